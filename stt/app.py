@@ -1,0 +1,70 @@
+"""The Quart-Trio app: REST endpoints, static pages and the WebSocket routes."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+from quart import Response, redirect, request, websocket
+from quart_trio import QuartTrio
+
+from stt import PROTOCOL_VERSION
+from stt.connection import Connection
+from stt.service import SpeechService
+
+WWW_DIR = Path(__file__).resolve().parent.parent / "www"
+#: The old server's session ids cycle 1..9999 with the start time appended.
+_SESSION_NUMBERS = itertools.cycle(range(1, 10_000))
+
+
+def create_app(service: SpeechService) -> QuartTrio:
+    app = QuartTrio(__name__, static_folder=str(WWW_DIR), static_url_path="/www")
+    app.config["SPEECH_SERVICE"] = service
+    allowed_origins = service.settings.server.cors_origins
+
+    @app.after_request
+    async def add_cors_headers(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and ("*" in allowed_origins or origin in allowed_origins):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Content-Type"
+            )
+            response.headers["Vary"] = "Origin"
+        return response
+
+    @app.get("/")
+    async def index() -> Any:
+        return redirect("/www/index.html")
+
+    @app.get("/online")
+    async def online() -> Response:
+        return Response(status=204)
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"result": "success", "server": "SEPIA STT Server", "version": PROTOCOL_VERSION}
+
+    @app.get("/settings")
+    async def get_settings() -> dict[str, Any]:
+        return {"result": "success", "settings": service.info()}
+
+    @app.post("/settings")
+    async def post_settings() -> tuple[dict[str, str], int]:
+        return {
+            "error": "Not implemented. Please use WebSocket 'welcome' message "
+            "to choose model, language and task per session."
+        }, 501
+
+    async def socket() -> None:
+        session_id = f"{next(_SESSION_NUMBERS)}-{int(time.time())}"
+        await Connection(websocket._get_current_object(), service, session_id).run()
+
+    # "//socket" is what the SEPIA JS class builds from a base URL with a trailing slash.
+    for path in ("/", "/socket", "//socket"):
+        app.add_websocket(path, f"socket{path}", socket)
+    return app

@@ -1,0 +1,158 @@
+"""Vosk (Kaldi) engine: the reference engine of the SEPIA STT Server.
+
+The model (and the optional speaker model) is loaded once; each session gets a
+``KaldiRecognizer``.  Vosk's C calls release the GIL, so recognizers of several
+sessions decode in parallel worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import vosk
+
+from stt.engines.base import (
+    ALTERNATIVES,
+    PARTIAL_RESULTS,
+    PHRASE_LIST,
+    SPEAKER_DETECTION,
+    WORDS_TS,
+    Alternative,
+    Engine,
+    EngineConfig,
+    Hypothesis,
+    LoadedModel,
+    RecognitionOptions,
+    Recognizer,
+    Word,
+)
+from stt.models import ModelSpec
+
+#: Audio is fed to Kaldi in pieces of this many seconds, so that an endpoint
+#: inside a large frame is seen where it happens (the browser's first frame
+#: can hold seconds of audio).
+FEED_SECONDS = 0.2
+
+_LOG_LEVELS = {"debug": 1, "info": 0, "warning": -1, "error": -1, "critical": -1}
+
+
+def supports_runtime_grammar(model_path: Path) -> bool:
+    """Only models with a runtime graph (``HCLr.fst`` + ``Gr.fst``) can take a phrase list."""
+    graph = model_path / "graph"
+    return (graph / "HCLr.fst").is_file() and (graph / "Gr.fst").is_file()
+
+
+class VoskRecognizer(Recognizer):
+    def __init__(self, recognizer: vosk.KaldiRecognizer, options: RecognitionOptions) -> None:
+        self._recognizer = recognizer
+        self._alternatives = options.alternatives
+        self._piece_bytes = 2 * max(1, int(options.sample_rate * FEED_SECONDS))
+
+    def accept_audio(self, pcm: bytes) -> list[Hypothesis]:
+        results: list[Hypothesis] = []
+        partial_pending = False
+        for start in range(0, len(pcm), self._piece_bytes):
+            if self._recognizer.AcceptWaveform(pcm[start : start + self._piece_bytes]):
+                results.append(self._final(self._recognizer.Result()))
+                partial_pending = False
+            else:
+                partial_pending = True
+        if partial_pending:
+            partial = json.loads(self._recognizer.PartialResult())
+            results.append(Hypothesis(partial.get("partial", ""), is_final=False))
+        return results
+
+    def finish(self) -> Hypothesis:
+        return self._final(self._recognizer.FinalResult())
+
+    def close(self) -> None:
+        self._recognizer = None  # type: ignore[assignment]  # frees the Kaldi decoder now
+
+    def _final(self, raw: str) -> Hypothesis:
+        result = json.loads(raw)
+        speaker_vector = tuple(result.get("spk", ()))
+        if self._alternatives == 0:
+            # Plain format: per-word confidences, no sentence score (SEPIA sends -1).
+            return Hypothesis(
+                text=result.get("text", ""),
+                is_final=True,
+                words=_words(result.get("result", ())),
+                alternatives=(),
+                speaker_vector=speaker_vector,
+            )
+        best, *others = result.get("alternatives") or [{"text": "", "confidence": -1}]
+        return Hypothesis(
+            text=best.get("text", ""),
+            is_final=True,
+            confidence=float(best.get("confidence", -1)),
+            words=_words(best.get("result", ())),
+            alternatives=tuple(
+                Alternative(
+                    o.get("text", ""), float(o.get("confidence", -1)), _words(o.get("result", ()))
+                )
+                for o in others
+            )
+            or None,
+            speaker_vector=speaker_vector,
+        )
+
+
+def _words(entries: Any) -> tuple[Word, ...]:
+    return tuple(
+        Word(e["word"], float(e["start"]), float(e["end"]), e.get("conf")) for e in entries
+    )
+
+
+class VoskModel(LoadedModel):
+    def __init__(self, spec: ModelSpec, model: vosk.Model, speaker: vosk.SpkModel | None) -> None:
+        super().__init__(spec)
+        self._model = model
+        self._speaker = speaker
+        self._grammar = supports_runtime_grammar(spec.path)
+
+    def create_recognizer(self, options: RecognitionOptions) -> Recognizer:
+        effective = self.effective_options(options)
+        if effective["phrases"]:
+            grammar = json.dumps(effective["phrases"], ensure_ascii=False)
+            recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate, grammar)
+        else:
+            recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate)
+        recognizer.SetWords(options.words)
+        if options.alternatives > 0:
+            recognizer.SetMaxAlternatives(options.alternatives)
+        if effective["speaker"]:
+            recognizer.SetSpkModel(self._speaker)
+        return VoskRecognizer(recognizer, options)
+
+    def effective_options(self, options: RecognitionOptions) -> dict[str, Any]:
+        return {
+            "alternatives": options.alternatives,
+            "words": options.words,
+            # x-vectors only come with the plain (alternatives=0) result format.
+            "speaker": options.speaker and self._speaker is not None and options.alternatives == 0,
+            "phrases": list(options.phrases) if self._grammar else [],
+        }
+
+
+class VoskEngine(Engine):
+    name = "vosk"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        vosk.SetLogLevel(_LOG_LEVELS.get(config.log_level, 0))
+        self._speaker: vosk.SpkModel | None = None
+
+    def features(self) -> list[str]:
+        features = [PARTIAL_RESULTS, ALTERNATIVES, WORDS_TS, PHRASE_LIST]
+        if self.config.speaker_model is not None:
+            features.append(SPEAKER_DETECTION)
+        return features
+
+    def load_model(self, spec: ModelSpec) -> LoadedModel:
+        if not spec.path.is_dir():
+            raise FileNotFoundError(f"Vosk model folder not found: {spec.path}")
+        if self._speaker is None and self.config.speaker_model is not None:
+            self._speaker = vosk.SpkModel(str(self.config.speaker_model))
+        return VoskModel(spec, vosk.Model(str(spec.path)), self._speaker)

@@ -1,0 +1,98 @@
+"""What all sessions share: loaded models, the decode limiter, auth, message ids."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import trio
+
+from stt import PROTOCOL_VERSION
+from stt.auth import Authenticator
+from stt.engines import engine_class
+from stt.engines.base import Engine, EngineConfig, LoadedModel
+from stt.models import ModelCatalog, ModelSpec
+from stt.protocol import MessageIds, SessionOptions
+from stt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SpeechService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = ModelCatalog(settings.models)
+        self.ids = MessageIds()
+        self.authenticator = Authenticator(settings.auth)
+        threads = settings.server.decode_threads or os.cpu_count() or 1
+        #: Decodes beyond the core count only add latency; sessions queue here instead.
+        self.decode_limiter = trio.CapacityLimiter(threads)
+        config = EngineConfig(
+            speaker_model=settings.speaker_model, log_level=settings.server.log_level
+        )
+        self._engines: dict[str, Engine] = {
+            name: engine_class(name)(config) for name in settings.engine_names
+        }
+        self._models: dict[str, LoadedModel] = {}
+
+    def load_models(self) -> None:
+        """Load every configured model once (blocking: run it in a thread at start-up)."""
+        for spec in self.settings.models:
+            if spec.name not in self._models:
+                log.info("loading model %s (%s) from %s", spec.name, spec.engine, spec.path)
+                self._models[spec.name] = self._engines[spec.engine].load_model(spec)
+
+    @property
+    def ready(self) -> bool:
+        return len(self._models) == len(self.settings.models)
+
+    def model_for(self, options: SessionOptions) -> LoadedModel:
+        """The loaded model for a welcome; raises ``ModelNotFound``."""
+        spec = self.catalog.select(
+            model=options.model, language=options.language, task=options.task
+        )
+        return self._models[spec.name]
+
+    def info(self) -> dict[str, Any]:
+        """The ``/settings`` object; the welcome ack sends it too, plus ``options``."""
+        models = self.settings.models
+        return {
+            "version": PROTOCOL_VERSION,
+            "engine": self.settings.engine,
+            "models": [m.name for m in models],
+            "languages": [m.language for m in models],
+            "modelProperties": [dict(m.properties) for m in models],
+            "features": self._features(),
+        }
+
+    def welcome_info(
+        self, model: LoadedModel, options: SessionOptions, effective: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {**self.info(), "options": active_options(model.spec, options, effective)}
+
+    def _features(self) -> list[str] | dict[str, Any]:
+        if not self.settings.is_dynamic:
+            return next(iter(self._engines.values())).features()
+        return {
+            "basic": "engine_hot_swap",
+            **{name: engine.features() for name, engine in self._engines.items()},
+        }
+
+
+def active_options(
+    spec: ModelSpec, options: SessionOptions, effective: dict[str, Any]
+) -> dict[str, Any]:
+    """``info.options`` of the welcome ack: what really applies to the session."""
+    rate = options.recognition.sample_rate
+    return {
+        "language": spec.language,
+        "task": spec.task,
+        "model": spec.name,
+        "engine": spec.engine,
+        "samplerate": int(rate) if rate.is_integer() else rate,
+        "optimizeFinalResult": options.optimize_final,
+        "continuous": options.continuous,
+        "interimResults": options.interim_results,
+        **effective,
+    }

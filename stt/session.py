@@ -1,0 +1,192 @@
+"""The rules of one SEPIA session, as a state machine without any I/O.
+
+The transport feeds in what the client sent (``receive_text``/``receive_bytes``)
+and what the engine produced (``results``/``audio_ended``), and gets back
+actions to carry out: messages to send, audio to decode, a recognizer to open,
+a close.  Everything a client can observe about message order, errors and
+states is decided here, so it can be tested without a socket.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stt import protocol
+from stt.audio import PcmFramer
+from stt.engines.base import Hypothesis
+from stt.errors import (
+    InvalidMessage,
+    NotPossible,
+    ProcessError,
+    SttError,
+    TimeoutMessage,
+    Unauthorized,
+)
+from stt.protocol import ClientMessage, MessageIds, SessionOptions
+from stt.transcripts import TranscriptAssembler
+
+#: WebSocket close codes the server uses.
+CLOSE_NORMAL = 1000
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class Phase(enum.Enum):
+    AWAITING_WELCOME = "awaiting welcome"
+    #: Welcome received: audio is accepted (and queued until the recognizer is open).
+    STREAMING = "streaming"
+    #: ``audioend`` received: the last final is on its way.
+    AUDIO_ENDED = "audio ended"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    message: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRecognizer:
+    """Authenticate the welcome and open a recognizer with these options."""
+
+    welcome: ClientMessage
+    options: SessionOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Decode:
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfAudio:
+    """Decode what is left, then answer ``audioend`` with this ``msg_id``."""
+
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int
+    reason: str
+
+
+Action = Send | OpenRecognizer | Decode | EndOfAudio | Close
+
+
+class SessionProtocol:
+    def __init__(self, ids: MessageIds, *, timeout_s: float, now: float) -> None:
+        self._ids = ids
+        self._timeout_s = timeout_s
+        self._last_activity = now
+        self._framer = PcmFramer()
+        self._assembler: TranscriptAssembler | None = None
+        self._words = False
+        self._speaker = False
+        self.phase = Phase.AWAITING_WELCOME
+
+    # -- what the client sent --------------------------------------------------
+
+    def receive_text(self, text: str, now: float) -> list[Action]:
+        if self.phase is Phase.CLOSED:
+            return []
+        try:
+            message = protocol.parse_client_message(text)
+            actions = self._handle(message)
+        except SttError as error:
+            return self.fail(error)
+        self._last_activity = now
+        return actions
+
+    def receive_bytes(self, data: bytes, now: float) -> list[Action]:
+        if self.phase is Phase.AWAITING_WELCOME:
+            return self.fail(Unauthorized("Binary data can only be sent after authentication."))
+        if self.phase is Phase.AUDIO_ENDED:
+            return self.fail(ProcessError("Audio has ended: the session accepts no more audio."))
+        if self.phase is Phase.CLOSED:
+            return []
+        self._last_activity = now
+        pcm = self._framer.feed(data)
+        return [Decode(pcm)] if pcm else []
+
+    def _handle(self, message: ClientMessage) -> list[Action]:
+        if message.type == "welcome":
+            if self.phase is not Phase.AWAITING_WELCOME:
+                raise NotPossible("Multiple 'welcome' messages are not supported.")
+            options = protocol.parse_welcome_options(message.data)
+            self.phase = Phase.STREAMING
+            return [OpenRecognizer(message, options)]
+        if self.phase is Phase.AWAITING_WELCOME:
+            raise Unauthorized("In current state only 'welcome' message is allowed.")
+        if message.type == "pong":
+            return []
+        if message.type == "audioend":
+            if self.phase is not Phase.STREAMING:
+                raise ProcessError("Audio has already ended.")
+            self.phase = Phase.AUDIO_ENDED
+            rest = self._framer.flush()
+            return [*([Decode(rest)] if rest else []), EndOfAudio(message.msg_id)]
+        raise InvalidMessage(f"Unknown message type {message.type!r}.")
+
+    # -- what the recognizer side reports ----------------------------------------
+
+    def recognizer_opened(
+        self, welcome: OpenRecognizer, info: Mapping[str, Any], effective: Mapping[str, Any]
+    ) -> list[Action]:
+        """The welcome ack; from now on results can flow."""
+        options = welcome.options
+        self._words = bool(effective.get("words"))
+        self._speaker = bool(effective.get("speaker"))
+        self._assembler = TranscriptAssembler(
+            continuous=options.continuous,
+            interim_results=options.interim_results,
+            optimize_final=options.optimize_final,
+            language=info["options"].get("language"),
+        )
+        return [Send(protocol.welcome_message(welcome.welcome.msg_id, info))]
+
+    def results(self, hypotheses: list[Hypothesis]) -> list[Action]:
+        assert self._assembler is not None, "results before the recognizer was opened"
+        return [self._result(h) for h in self._assembler.add(hypotheses)]
+
+    def audio_ended(self, msg_id: int, last: Hypothesis) -> list[Action]:
+        """``response`` first, then exactly one final (our decision 3)."""
+        assert self._assembler is not None, "audioend before the recognizer was opened"
+        return [
+            Send(protocol.audioend_response(msg_id)),
+            self._result(self._assembler.finish(last)),
+        ]
+
+    def heartbeat(self, now: float) -> list[Action]:
+        """Called every heartbeat interval: a ping, or the end of an idle session."""
+        if self.phase is Phase.CLOSED:
+            return []
+        if now - self._last_activity > self._timeout_s:
+            return self.fail(TimeoutMessage("Client was inactive for too long."))
+        return [Send(protocol.ping_message(self._ids.next()))]
+
+    def fail(self, error: SttError) -> list[Action]:
+        """The error message, and a close if the error ends the session."""
+        actions: list[Action] = [Send(protocol.error_message(self._ids.next(), error))]
+        if error.closes_session:
+            self.phase = Phase.CLOSED
+            actions.append(Close(_close_code(error), error.name))
+        return actions
+
+    def _result(self, hypothesis: Hypothesis) -> Send:
+        return Send(
+            protocol.result_message(
+                self._ids.next(), hypothesis, words=self._words, speaker=self._speaker
+            )
+        )
+
+
+def _close_code(error: SttError) -> int:
+    if isinstance(error, TimeoutMessage):
+        return CLOSE_TRY_AGAIN_LATER
+    if error.code >= 500 and error.name != "ChunkProcessorError":
+        return CLOSE_INTERNAL_ERROR
+    return CLOSE_NORMAL
