@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stt import __version__
 from stt.engines import available_engines
-from stt.errors import EngineNotFound
+from stt.server import run
 from stt.settings import ENV_VAR, Overrides, SettingsError, find_settings_file, load_settings
 
 
@@ -46,19 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_settings(find_settings_file(args.settings), overrides)
+        logging.basicConfig(
+            level=settings.server.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        run(settings)
     except SettingsError as error:
         print(f"sepia-stt: {error}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from stt.server import run
-
-    try:
-        run(settings)
-    except EngineNotFound as error:
-        print(f"sepia-stt: {error.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

@@ -30,18 +30,23 @@ def hypercorn_config(settings: Settings) -> Config:
 
 
 async def serve(
-    settings: Settings, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    service: SpeechService,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    service = SpeechService(settings)
-    await trio.to_thread.run_sync(service.load_models)
+    """Serve a service whose models are loaded, until cancelled."""
     app = create_app(service)
-    await hypercorn_serve(app, hypercorn_config(settings), task_status=task_status)
+    await hypercorn_serve(app, hypercorn_config(service.settings), task_status=task_status)
 
 
 def run(settings: Settings) -> None:
+    """Load the models (start-up errors surface here, before any socket), then serve."""
+    service = SpeechService(settings)
+    service.load_models()
+
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(serve, settings)
+            binds = await nursery.start(serve, service)
             for bind in binds:
                 # Tests and scripts read this line to find the port.
                 print(f"sepia-stt: listening on {bind}", file=sys.stderr, flush=True)

@@ -12,9 +12,10 @@ from stt import PROTOCOL_VERSION
 from stt.auth import Authenticator
 from stt.engines import engine_class
 from stt.engines.base import Engine, EngineConfig, LoadedModel
+from stt.errors import EngineNotFound
 from stt.models import ModelCatalog, ModelSpec
 from stt.protocol import MessageIds, SessionOptions
-from stt.settings import Settings
+from stt.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,28 @@ class SpeechService:
         config = EngineConfig(
             speaker_model=settings.speaker_model, log_level=settings.server.log_level
         )
-        self._engines: dict[str, Engine] = {
-            name: engine_class(name)(config) for name in settings.engine_names
-        }
+        try:
+            self._engines: dict[str, Engine] = {
+                name: engine_class(name)(config) for name in settings.engine_names
+            }
+        except EngineNotFound as error:
+            raise SettingsError(
+                error.message.removeprefix("Failed to create processor: ")
+            ) from None
         self._models: dict[str, LoadedModel] = {}
 
     def load_models(self) -> None:
-        """Load every configured model once (blocking: run it in a thread at start-up)."""
+        """Load every configured model once, before serving; a failure names the model."""
         for spec in self.settings.models:
-            if spec.name not in self._models:
-                log.info("loading model %s (%s) from %s", spec.name, spec.engine, spec.path)
+            if spec.name in self._models:
+                continue
+            log.info("loading model %s (%s) from %s", spec.name, spec.engine, spec.path)
+            try:
                 self._models[spec.name] = self._engines[spec.engine].load_model(spec)
+            except Exception as error:
+                raise SettingsError(
+                    f"model {spec.name!r} ({spec.engine}) cannot be loaded from {spec.path}: {error}"
+                ) from error
 
     @property
     def ready(self) -> bool:

@@ -130,7 +130,7 @@ def parse_settings(
     overrides: Overrides = Overrides(),
 ) -> Settings:
     server = _parse_server(parser)
-    engine = _get(parser, "app", "asr_engine", "dynamic").lower()
+    engine = engine_name(_get(parser, "app", "asr_engine", "dynamic"))
     settings = Settings(
         source=source,
         tag=_get(parser, "info", "settings_tag", Settings.tag),
@@ -152,7 +152,7 @@ def apply_overrides(settings: Settings, overrides: Overrides) -> Settings:
         server = replace(server, port=overrides.port)
     if overrides.log_level is not None:
         server = replace(server, log_level=overrides.log_level.lower())
-    engine = (overrides.engine or settings.engine).lower()
+    engine = engine_name(overrides.engine or settings.engine)
     models = settings.models
     if overrides.model_path is not None:
         models = (_model_from_path(overrides.model_path, engine, overrides.language, models),)
@@ -163,6 +163,12 @@ def apply_overrides(settings: Settings, overrides: Overrides) -> Settings:
     if not models:
         raise SettingsError(f"no model left for engine {engine!r}: check [asr_models]")
     return replace(settings, server=server, engine=engine, models=models)
+
+
+def engine_name(value: str) -> str:
+    """Engine names are case-insensitive; a ``module:Class`` path is kept as written."""
+    value = value.strip()
+    return value if ":" in value else value.lower()
 
 
 def detect_engine(path: Path) -> str | None:
@@ -292,7 +298,7 @@ def _model_spec(index: int, entry: dict[str, str], base: Path, engine: str) -> M
         if not entry.get(required):
             raise SettingsError(f"[asr_models] {required}{index} is missing or empty")
     path = _resolve(base, entry["path"])
-    model_engine = entry.get("engine", "").lower()
+    model_engine = engine_name(entry.get("engine", ""))
     if engine not in DYNAMIC_ENGINES and model_engine and model_engine != engine:
         log.info("model %s is for engine %s, not %s: skipped", entry["path"], model_engine, engine)
         return None

@@ -30,10 +30,11 @@ from stt.engines.base import (
 )
 from stt.models import ModelSpec
 
-#: Audio is fed to Kaldi in pieces of this many seconds, so that an endpoint
-#: inside a large frame is seen where it happens (the browser's first frame
-#: can hold seconds of audio).
-FEED_SECONDS = 0.2
+#: Audio goes to Kaldi in pieces of exactly this many seconds, whatever the
+#: client's frame sizes: an endpoint inside a large frame is seen where it
+#: happens, and the transcript does not depend on how the network split the
+#: stream.
+FEED_SECONDS = 0.1
 
 _LOG_LEVELS = {"debug": 1, "info": 0, "warning": -1, "error": -1, "critical": -1}
 
@@ -49,12 +50,16 @@ class VoskRecognizer(Recognizer):
         self._recognizer = recognizer
         self._alternatives = options.alternatives
         self._piece_bytes = 2 * max(1, int(options.sample_rate * FEED_SECONDS))
+        self._pending = b""
 
     def accept_audio(self, pcm: bytes) -> list[Hypothesis]:
+        data = self._pending + pcm
+        whole = len(data) - len(data) % self._piece_bytes
+        self._pending = data[whole:]
         results: list[Hypothesis] = []
         partial_pending = False
-        for start in range(0, len(pcm), self._piece_bytes):
-            if self._recognizer.AcceptWaveform(pcm[start : start + self._piece_bytes]):
+        for start in range(0, whole, self._piece_bytes):
+            if self._recognizer.AcceptWaveform(data[start : start + self._piece_bytes]):
                 results.append(self._final(self._recognizer.Result()))
                 partial_pending = False
             else:
@@ -65,6 +70,9 @@ class VoskRecognizer(Recognizer):
         return results
 
     def finish(self) -> Hypothesis:
+        if self._pending:
+            self._recognizer.AcceptWaveform(self._pending)
+            self._pending = b""
         return self._final(self._recognizer.FinalResult())
 
     def close(self) -> None:
