@@ -42,8 +42,8 @@ def create_app(service: SpeechService) -> QuartTrio:
         return redirect("/www/index.html")
 
     @app.get("/online")
-    async def online() -> Response:
-        return Response(status=204)
+    async def online() -> tuple[str, int]:
+        return "", 204
 
     @app.get("/ping")
     async def ping() -> dict[str, str]:

@@ -51,9 +51,8 @@ class SpeechService:
             try:
                 self._models[spec.name] = self._engines[spec.engine].load_model(spec)
             except Exception as error:
-                raise SettingsError(
-                    f"model {spec.name!r} ({spec.engine}) cannot be loaded from {spec.path}: {error}"
-                ) from error
+                where = f"model {spec.name!r} ({spec.engine}) at {spec.path}"
+                raise SettingsError(f"{where} cannot be loaded: {error}") from error
 
     @property
     def ready(self) -> bool:

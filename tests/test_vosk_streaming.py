@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import trio
@@ -32,7 +33,7 @@ async def test_partials_come_before_one_final_with_sepia_fields(server, korean_s
     assert len(partial_texts) >= 2
     assert any(partial_texts), "no partial with words"
     # Partials are only sent when their text changes.
-    assert all(a != b for a, b in zip(partial_texts, partial_texts[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(partial_texts))
     final = result.final
     assert final["code"] == 200
     assert isinstance(final["msg_id"], int)
