@@ -62,7 +62,7 @@ class SttClient:
     @classmethod
     @asynccontextmanager
     async def connect(cls, url: str) -> AsyncIterator[SttClient]:
-        """``url`` may be ``http(s)://host:port[/base]``: ``/socket`` is added like SEPIA clients."""
+        """``url`` may be ``http(s)://host:port[/base]``; ``/socket`` is added to it."""
         async with open_websocket_url(socket_url(url), max_message_size=16 * 2**20) as websocket:
             yield cls(websocket)
 
