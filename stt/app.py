@@ -55,6 +55,9 @@ def create_app(service: SpeechService) -> QuartTrio:
 
     @app.post("/settings")
     async def post_settings() -> tuple[dict[str, str], int]:
+        # Read the body even though it is unused: answering before it is read can
+        # leave a keep-alive connection waiting for the rest of it.
+        await request.get_data()
         return {
             "error": "Not implemented. Please use WebSocket 'welcome' message "
             "to choose model, language and task per session."

@@ -171,20 +171,16 @@ class Connection:
             )
             await trio.sleep(service.settings.server.auth_failure_delay_s)
             raise AuthenticationFailed("Authentication failed: wrong client id or token.")
-        model = service.model_for(request.options)
-        effective = model.effective_options(request.options.recognition)
+        plan = service.plan_session(request.options)
         try:
             self._recognizer = await trio.to_thread.run_sync(
-                model.create_recognizer, request.options.recognition
+                plan.model.create_recognizer, plan.recognition
             )
         except Exception as error:
             log.exception("session %s: recognizer failed", self._session_id)
             raise ChunkProcessorError(f"Failed to create processor: {error}") from error
-        info = service.welcome_info(model, request.options, effective)
-        log.info(
-            "session %s: model %s, options %s", self._session_id, model.spec.name, info["options"]
-        )
-        return self._protocol.recognizer_opened(request, info, effective)
+        log.info("session %s: options %s", self._session_id, plan.info["options"])
+        return self._protocol.recognizer_opened(request, plan.info, plan.effective)
 
     async def _decode(self, pcm: bytes) -> list[Action]:
         recognizer = self._opened_recognizer()

@@ -21,11 +21,22 @@ class ModelSpec:
 
     name: str
     path: Path
+    #: The model's main language (what ``/settings`` ``languages`` shows).
     language: str
     engine: str
     task: str | None = None
     #: Every extra ``xxxN`` key of the entry, as ``/settings`` ``modelProperties`` shows it.
     properties: Mapping[str, str] = field(default_factory=dict)
+    #: More languages a multilingual model serves (``langN = de-DE, en-US, fr``).
+    other_languages: tuple[str, ...] = ()
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return (self.language, *self.other_languages)
+
+    def serves(self, language: str) -> bool:
+        wanted = normalize_language(language)
+        return any(normalize_language(code) == wanted for code in self.languages)
 
 
 def normalize_language(code: str) -> str:
@@ -70,15 +81,26 @@ class ModelCatalog:
         return self.models[0]
 
     def _for_language(self, language: str) -> list[ModelSpec]:
-        wanted = normalize_language(language)
-        exact = [m for m in self.models if normalize_language(m.language) == wanted]
+        exact = [m for m in self.models if m.serves(language)]
         if exact:
             return exact
-        short = short_code(wanted)
-        first_match = next((m for m in self.models if short_code(m.language) == short), None)
-        if first_match is None:
+        short = short_code(language)
+        fallback = next(
+            (code for m in self.models for code in m.languages if short_code(code) == short), None
+        )
+        if fallback is None:
             raise ModelNotFound(f"no model for language {language!r}")
         # The old server rewrites the language to the first configured code with that
         # short code and then filters by it; do the same so task choice matches.
-        rewritten = normalize_language(first_match.language)
-        return [m for m in self.models if normalize_language(m.language) == rewritten]
+        return [m for m in self.models if m.serves(fallback)]
+
+    def session_language(self, spec: ModelSpec, requested: str | None) -> str:
+        """The language a session runs in: the requested one if the model serves it."""
+        if requested:
+            wanted = short_code(requested)
+            if spec.serves(requested):
+                return normalize_language(requested)
+            match = next((c for c in spec.languages if short_code(c) == wanted), None)
+            if match:
+                return normalize_language(match)
+        return spec.language

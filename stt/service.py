@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -11,7 +12,7 @@ import trio
 from stt import PROTOCOL_VERSION
 from stt.auth import Authenticator
 from stt.engines import engine_class
-from stt.engines.base import Engine, EngineConfig, LoadedModel
+from stt.engines.base import Engine, EngineConfig, LoadedModel, RecognitionOptions
 from stt.errors import EngineNotFound
 from stt.models import ModelCatalog, ModelSpec
 from stt.protocol import MessageIds, SessionOptions
@@ -58,12 +59,17 @@ class SpeechService:
     def ready(self) -> bool:
         return len(self._models) == len(self.settings.models)
 
-    def model_for(self, options: SessionOptions) -> LoadedModel:
-        """The loaded model for a welcome; raises ``ModelNotFound``."""
+    def plan_session(self, options: SessionOptions) -> SessionPlan:
+        """Model and options for a welcome; raises ``ModelNotFound``."""
         spec = self.catalog.select(
             model=options.model, language=options.language, task=options.task
         )
-        return self._models[spec.name]
+        model = self._models[spec.name]
+        language = self.catalog.session_language(spec, options.language)
+        recognition = replace(options.recognition, language=language)
+        effective = model.effective_options(recognition)
+        active = active_options(spec, language, options, effective)
+        return SessionPlan(model, recognition, effective, {**self.info(), "options": active})
 
     def info(self) -> dict[str, Any]:
         """The ``/settings`` object; the welcome ack sends it too, plus ``options``."""
@@ -77,11 +83,6 @@ class SpeechService:
             "features": self._features(),
         }
 
-    def welcome_info(
-        self, model: LoadedModel, options: SessionOptions, effective: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {**self.info(), "options": active_options(model.spec, options, effective)}
-
     def _features(self) -> list[str] | dict[str, Any]:
         if not self.settings.is_dynamic:
             return next(iter(self._engines.values())).features()
@@ -91,13 +92,26 @@ class SpeechService:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """What a welcome resolved to."""
+
+    model: LoadedModel
+    #: The client's options with the session language filled in.
+    recognition: RecognitionOptions
+    #: Engine options as they really apply.
+    effective: dict[str, Any]
+    #: The welcome ack's ``info``: ``/settings`` plus the active ``options``.
+    info: dict[str, Any]
+
+
 def active_options(
-    spec: ModelSpec, options: SessionOptions, effective: dict[str, Any]
+    spec: ModelSpec, language: str, options: SessionOptions, effective: dict[str, Any]
 ) -> dict[str, Any]:
     """``info.options`` of the welcome ack: what really applies to the session."""
     rate = options.recognition.sample_rate
     return {
-        "language": spec.language,
+        "language": language,
         "task": spec.task,
         "model": spec.name,
         "engine": spec.engine,

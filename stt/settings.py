@@ -319,13 +319,18 @@ def _model_spec(index: int, entry: dict[str, str], base: Path, engine: str) -> M
         name = short_path
     properties = {k: v for k, v in entry.items() if k not in ("path", "lang", "name")}
     properties["engine"] = model_engine
+    codes = [normalize_language(code) for code in entry["lang"].split(",") if code.strip()]
+    if not codes:
+        raise SettingsError(f"[asr_models] lang{index} has no language code")
+    language, *other_languages = codes
     return ModelSpec(
         name=name,
         path=path,
-        language=normalize_language(entry["lang"]),
+        language=language,
         engine=model_engine,
         task=task,
         properties=properties,
+        other_languages=tuple(other_languages),
     )
 
 
