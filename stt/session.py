@@ -127,8 +127,7 @@ class SessionProtocol:
             if self.phase is not Phase.STREAMING:
                 raise ProcessError("Audio has already ended.")
             self.phase = Phase.AUDIO_ENDED
-            rest = self._framer.flush()
-            return [*([Decode(rest)] if rest else []), EndOfAudio(message.msg_id)]
+            return [EndOfAudio(message.msg_id)]
         raise InvalidMessage(f"Unknown message type {message.type!r}.")
 
     # -- what the recognizer side reports ----------------------------------------
@@ -137,6 +136,8 @@ class SessionProtocol:
         self, welcome: OpenRecognizer, info: Mapping[str, Any], effective: Mapping[str, Any]
     ) -> list[Action]:
         """The welcome ack; from now on results can flow."""
+        if self.phase is Phase.CLOSED:
+            return []
         options = welcome.options
         self._words = bool(effective.get("words"))
         self._speaker = bool(effective.get("speaker"))
@@ -149,11 +150,15 @@ class SessionProtocol:
         return [Send(protocol.welcome_message(welcome.welcome.msg_id, info))]
 
     def results(self, hypotheses: list[Hypothesis]) -> list[Action]:
+        if self.phase is Phase.CLOSED:
+            return []
         assert self._assembler is not None, "results before the recognizer was opened"
         return [self._result(h) for h in self._assembler.add(hypotheses)]
 
     def audio_ended(self, msg_id: int, last: Hypothesis) -> list[Action]:
         """``response`` first, then exactly one final (our decision 3)."""
+        if self.phase is Phase.CLOSED:
+            return []
         assert self._assembler is not None, "audioend before the recognizer was opened"
         return [
             Send(protocol.audioend_response(msg_id)),
@@ -170,6 +175,8 @@ class SessionProtocol:
 
     def fail(self, error: SttError) -> list[Action]:
         """The error message, and a close if the error ends the session."""
+        if self.phase is Phase.CLOSED:
+            return []
         actions: list[Action] = [Send(protocol.error_message(self._ids.next(), error))]
         if error.closes_session:
             self.phase = Phase.CLOSED

@@ -1,0 +1,716 @@
+"""The session state machine, the transcript rules and authentication, without a socket."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from stt.auth import Authenticator
+from stt.engines.base import Alternative, Hypothesis, Word
+from stt.errors import (
+    AsrEngineError,
+    AuthenticationFailed,
+    ChunkProcessorError,
+    EngineNotFound,
+    InternalError,
+    InvalidMessage,
+    ModelNotFound,
+    NotPossible,
+    ProcessError,
+    TimeoutMessage,
+    Unauthorized,
+)
+from stt.protocol import MessageIds
+from stt.session import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_TRY_AGAIN_LATER,
+    Close,
+    Decode,
+    EndOfAudio,
+    OpenRecognizer,
+    Phase,
+    Send,
+    SessionProtocol,
+)
+from stt.settings import AuthSettings
+from stt.transcripts import TranscriptAssembler
+
+TIMEOUT_S = 15.0
+
+#: What the recognizer side would put in the welcome ack.
+INFO = {
+    "version": "1.0.0",
+    "engine": "test",
+    "models": ["m-en"],
+    "languages": ["en-US"],
+    "modelProperties": [{"engine": "test"}],
+    "features": ["debug"],
+    "options": {"language": "en-US", "model": "m-en", "task": None},
+}
+
+#: A 44-byte RIFF/WAVE header as the JS worker sends it first.
+WAV_HEADER = (
+    b"RIFF"
+    + struct.pack("<I", 0xFFFF_FFFF)
+    + b"WAVEfmt "
+    + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+    + b"data"
+    + struct.pack("<I", 0x7FFF_FFFF)
+)
+
+
+def text(kind, msg_id=1, **fields) -> str:
+    return json.dumps({"type": kind, "msg_id": msg_id, **fields})
+
+
+def welcome(msg_id=1, **data) -> str:
+    return text("welcome", msg_id, client_id="any", access_token="test1234", data=data)
+
+
+def new_session(now=0.0, ids=None) -> SessionProtocol:
+    return SessionProtocol(ids or MessageIds(), timeout_s=TIMEOUT_S, now=now)
+
+
+def opened_session(*, effective=None, now=0.0, **data) -> SessionProtocol:
+    """A session whose welcome was accepted and whose recognizer is open."""
+    session = new_session(now)
+    [request] = session.receive_text(welcome(**data), now)
+    session.recognizer_opened(request, INFO, effective or {})
+    return session
+
+
+def messages(actions) -> list[dict]:
+    return [dict(action.message) for action in actions if isinstance(action, Send)]
+
+
+def only_error(actions) -> dict:
+    """The single action is an error message, and nothing closes."""
+    assert len(actions) == 1, actions
+    [message] = messages(actions)
+    assert message["type"] == "error"
+    return message
+
+
+def error_of(actions) -> tuple[int, str]:
+    message = only_error(actions)
+    return message["code"], message["name"]
+
+
+def partial(text_, **kwargs) -> Hypothesis:
+    return Hypothesis(text_, is_final=False, **kwargs)
+
+
+def final(text_, confidence=-1.0, **kwargs) -> Hypothesis:
+    return Hypothesis(text_, is_final=True, confidence=confidence, **kwargs)
+
+
+# -- before the welcome ----------------------------------------------------------------------
+
+
+def test_binary_before_welcome_is_401_and_the_session_stays_open():
+    session = new_session()
+    assert error_of(session.receive_bytes(b"\x00\x01", 1.0)) == (401, "Unauthorized")
+    assert session.phase is Phase.AWAITING_WELCOME
+    # ... and a welcome still works afterwards.
+    assert isinstance(session.receive_text(welcome(), 2.0)[0], OpenRecognizer)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        text("pong", 4),
+        text("audioend", 2, data={"byteLength": 0}),
+        text("chat", 3, data={"text": "hi"}),
+    ],
+)
+def test_non_welcome_before_welcome_is_401(message):
+    session = new_session()
+    code, name = error_of(session.receive_text(message, 1.0))
+    assert (code, name) == (401, "Unauthorized")
+    assert session.phase is Phase.AWAITING_WELCOME
+
+
+def test_the_error_message_text_before_welcome():
+    session = new_session()
+    [binary_error] = messages(session.receive_bytes(b"xx", 0))
+    [text_error] = messages(session.receive_text(text("pong"), 0))
+    assert "authentication" in binary_error["message"]
+    assert "welcome" in text_error["message"]
+
+
+# -- the welcome -----------------------------------------------------------------------------
+
+
+def test_welcome_asks_to_open_a_recognizer_with_the_parsed_options():
+    session = new_session()
+    actions = session.receive_text(
+        welcome(7, language="de_DE", continuous=True, interimResults=False), 1.0
+    )
+    [request] = actions
+    assert isinstance(request, OpenRecognizer)
+    assert (request.welcome.type, request.welcome.msg_id) == ("welcome", 7)
+    assert (request.welcome.client_id, request.welcome.access_token) == ("any", "test1234")
+    assert request.options.language == "de-DE"
+    assert request.options.continuous is True
+    assert request.options.interim_results is False
+    assert session.phase is Phase.STREAMING
+
+
+def test_a_welcome_with_bad_options_is_400_and_may_be_retried():
+    session = new_session()
+    assert error_of(session.receive_text(welcome(alternatives="many"), 1.0)) == (
+        400,
+        "InvalidMessage",
+    )
+    assert session.phase is Phase.AWAITING_WELCOME
+    assert isinstance(session.receive_text(welcome(), 2.0)[0], OpenRecognizer)
+
+
+@pytest.mark.parametrize("after_audioend", [False, True])
+def test_a_second_welcome_is_418_and_the_session_stays_open(after_audioend):
+    session = opened_session()
+    if after_audioend:
+        session.receive_text(text("audioend", 2), 1.0)
+    phase = session.phase
+    assert error_of(session.receive_text(welcome(3), 2.0)) == (418, "NotPossible")
+    assert session.phase is phase
+
+
+def test_recognizer_opened_sends_the_welcome_ack_echoing_the_client_msg_id():
+    ids = MessageIds()
+    ids.next()  # the server counter is elsewhere: the ack must not use it
+    session = new_session(ids=ids)
+    [request] = session.receive_text(welcome(42), 0.0)
+    [ack] = session.recognizer_opened(request, INFO, {"words": False})
+    assert ack == Send({"type": "welcome", "msg_id": 42, "code": 200, "info": INFO})
+
+
+# -- audio -------------------------------------------------------------------------------------
+
+
+def test_audio_frames_become_whole_sample_decodes():
+    session = opened_session()
+    assert session.receive_bytes(b"\x01\x02\x03", 1.0) == [Decode(b"\x01\x02")]
+    assert session.receive_bytes(b"\x04", 1.1) == [Decode(b"\x03\x04")]
+    assert session.receive_bytes(b"\x05", 1.2) == []
+
+
+def test_a_leading_wav_header_is_never_decoded():
+    session = opened_session()
+    assert session.receive_bytes(WAV_HEADER[:20], 1.0) == []
+    assert session.receive_bytes(WAV_HEADER[20:] + b"\x10\x20", 1.1) == [Decode(b"\x10\x20")]
+
+
+def test_audio_is_accepted_before_the_recognizer_is_open():
+    session = new_session()
+    session.receive_text(welcome(), 0.0)
+    assert session.receive_bytes(b"\x01\x02", 0.5) == [Decode(b"\x01\x02")]
+
+
+def test_audioend_ends_the_audio_and_asks_for_the_last_final():
+    session = opened_session()
+    session.receive_bytes(b"\x01\x02\x03", 1.0)  # the odd byte is a half sample: dropped
+    actions = session.receive_text(text("audioend", 9, data={"byteLength": 3}), 2.0)
+    assert actions == [EndOfAudio(9)]
+    assert session.phase is Phase.AUDIO_ENDED
+
+
+def test_audioend_right_after_the_welcome():
+    session = new_session()
+    session.receive_text(welcome(), 0.0)
+    assert session.receive_text(text("audioend", 2), 1.0) == [EndOfAudio(2)]
+
+
+def test_audio_after_audioend_is_a_process_error_per_frame():
+    session = opened_session()
+    session.receive_text(text("audioend", 2), 1.0)
+    for _ in range(2):
+        assert error_of(session.receive_bytes(b"\x01\x02", 2.0)) == (400, "ProcessError")
+    assert session.phase is Phase.AUDIO_ENDED
+
+
+def test_a_second_audioend_is_a_process_error():
+    session = opened_session()
+    session.receive_text(text("audioend", 2), 1.0)
+    assert error_of(session.receive_text(text("audioend", 3), 2.0)) == (400, "ProcessError")
+
+
+def test_pong_after_welcome_sends_nothing():
+    session = opened_session()
+    assert session.receive_text(text("pong", 5), 1.0) == []
+
+
+@pytest.mark.parametrize("kind", ["chat", "Welcome", "audioEnd", "ping"])
+def test_an_unknown_message_type_is_400(kind):
+    session = opened_session()
+    assert error_of(session.receive_text(text(kind, 4, data={"text": "hi"}), 1.0)) == (
+        400,
+        "InvalidMessage",
+    )
+    assert session.phase is Phase.STREAMING
+
+
+def after_welcome():
+    return opened_session()
+
+
+def after_audioend():
+    session = opened_session()
+    session.receive_text(text("audioend", 2), 1.0)
+    return session
+
+
+def test_a_welcome_with_nan_alternatives_is_400_and_may_be_retried():
+    session = new_session()
+    bad = '{"type": "welcome", "msg_id": 1, "data": {"alternatives": NaN}}'
+    assert error_of(session.receive_text(bad, 1.0)) == (400, "InvalidMessage")
+    assert session.phase is Phase.AWAITING_WELCOME
+
+
+@pytest.mark.parametrize("make_session", [new_session, after_welcome, after_audioend])
+@pytest.mark.parametrize(
+    "bad", ["{not json", '{"type": "welcome"}', '{"type": "audioend", "msg_id": 1, "data": 1}']
+)
+def test_an_invalid_message_is_400_and_leaves_the_phase_unchanged(make_session, bad):
+    session = make_session()
+    phase = session.phase
+    assert error_of(session.receive_text(bad, 1.0)) == (400, "InvalidMessage")
+    assert session.phase is phase
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+def test_results_go_through_the_assembler():
+    session = opened_session()
+    actions = session.results([partial(""), partial("hel"), partial("hel"), partial("hello")])
+    assert [m["transcript"] for m in messages(actions)] == ["", "hel", "hello"]
+    assert all(m["type"] == "result" and m["isFinal"] is False for m in messages(actions))
+
+
+def test_results_features_follow_the_effective_options():
+    session = opened_session(effective={"words": True, "speaker": True}, continuous=True)
+    word = Word("hi", 0.1, 0.3)
+    [message] = messages(session.results([final("hi", 0.9, words=(word,), speaker_vector=(1.0,))]))
+    assert message["features"] == {
+        "words": [{"word": "hi", "start": 0.1, "end": 0.3}],
+        "speaker_vector": [1.0],
+    }
+
+
+def test_effective_options_beat_the_requested_ones():
+    # The client asked for words; the engine could not: no words in the results.
+    session = opened_session(effective={"words": False}, words=True, continuous=True)
+    [message] = messages(session.results([final("hi", words=(Word("hi", 0, 1),))]))
+    assert message["features"] == {}
+
+
+def test_result_msg_ids_come_from_the_shared_counter():
+    ids = MessageIds()
+    first, second = new_session(ids=ids), new_session(ids=ids)
+    for session in (first, second):
+        [request] = session.receive_text(welcome(), 0.0)
+        session.recognizer_opened(request, INFO, {})
+    a = messages(first.results([partial("a")]))[0]["msg_id"]
+    b = messages(second.results([partial("b")]))[0]["msg_id"]
+    c = messages(first.heartbeat(1.0))[0]["msg_id"]
+    assert [a, b, c] == [1, 2, 3]
+
+
+def test_audio_ended_sends_the_response_then_exactly_one_final():
+    session = opened_session()
+    session.results([final("set a timer", 0.8), partial("for ten")])
+    session.receive_text(text("audioend", 7), 1.0)
+    actions = session.audio_ended(7, final("for ten minutes", 0.6))
+    response, result = messages(actions)
+    assert len(actions) == 2
+    assert response == {"type": "response", "msg_id": 7, "code": 200, "response": "audioend"}
+    assert result["type"] == "result"
+    assert result["isFinal"] is True
+    assert result["transcript"] == "set a timer for ten minutes"
+    assert result["confidence"] == 0.6
+
+
+def test_audio_ended_sends_an_empty_final_when_nothing_was_heard():
+    session = opened_session()
+    session.receive_text(text("audioend", 3), 1.0)
+    _response, result = messages(session.audio_ended(3, final("")))
+    assert (result["transcript"], result["isFinal"]) == ("", True)
+
+
+def test_a_whole_conversation_in_order():
+    session = new_session(0.0)
+    out: list = []
+    [request] = session.receive_text(welcome(1, language="en-US"), 0.1)
+    out += session.recognizer_opened(request, INFO, {})
+    decodes = session.receive_bytes(WAV_HEADER + b"\x01\x02\x03", 0.2)
+    decodes += session.receive_bytes(b"\x04\x05\x06", 0.3)
+    assert decodes == [Decode(b"\x01\x02"), Decode(b"\x03\x04\x05\x06")]
+    out += session.results([partial(""), partial("hello")])
+    out += session.heartbeat(10.0)
+    assert session.receive_text(text("pong", 3), 10.1) == []
+    [end] = session.receive_text(text("audioend", 2, data={"byteLength": 50}), 11.0)
+    assert end == EndOfAudio(2)
+    out += session.audio_ended(end.msg_id, final("hello world", 0.9))
+    sent = messages(out)
+    assert [(m["type"], m["msg_id"]) for m in sent] == [
+        ("welcome", 1),
+        ("result", 1),
+        ("result", 2),
+        ("ping", 3),
+        ("response", 2),
+        ("result", 4),
+    ]
+    assert [m.get("transcript") for m in sent if m["type"] == "result"] == [
+        "",
+        "hello",
+        "hello world",
+    ]
+    assert not any(isinstance(action, Close) for action in out)
+
+
+# -- heartbeat and inactivity ------------------------------------------------------------------
+
+
+def test_heartbeat_pings_before_the_timeout():
+    session = new_session(now=100.0)
+    [ping] = messages(session.heartbeat(100.0 + TIMEOUT_S))
+    assert (ping["type"], ping["code"]) == ("ping", 200)
+    assert session.phase is Phase.AWAITING_WELCOME
+
+
+def test_heartbeat_after_the_timeout_sends_408_and_closes_with_1013():
+    session = new_session(now=100.0)
+    actions = session.heartbeat(100.0 + TIMEOUT_S + 0.01)
+    assert len(actions) == 2
+    [error] = messages(actions)
+    assert (error["type"], error["code"], error["name"]) == ("error", 408, "TimeoutMessage")
+    assert actions[1] == Close(CLOSE_TRY_AGAIN_LATER, "TimeoutMessage")
+    assert session.phase is Phase.CLOSED
+
+
+def timed_out(session, last_activity) -> bool:
+    actions = session.heartbeat(last_activity + TIMEOUT_S + 1)
+    return any(isinstance(action, Close) for action in actions)
+
+
+@pytest.mark.parametrize(
+    "activity",
+    [
+        lambda s: s.receive_text(text("pong", 9), 50.0),
+        lambda s: s.receive_text(text("audioend", 9), 50.0),
+        lambda s: s.receive_bytes(b"\x01\x02", 50.0),
+        lambda s: s.receive_bytes(b"\x01", 50.0),  # half a sample: nothing to decode, still alive
+    ],
+    ids=["pong", "audioend", "binary", "half-sample"],
+)
+def test_client_activity_resets_the_inactivity_timer(activity):
+    idle, active = opened_session(now=0.0), opened_session(now=0.0)
+    activity(active)
+    # At 50 + timeout - 0.5 the idle session has timed out, the active one has not.
+    assert timed_out(idle, 50.0 - 1.5)
+    assert not timed_out(active, 50.0 - 1.5)
+
+
+def test_the_welcome_counts_as_activity():
+    session = new_session(now=0.0)
+    session.receive_text(welcome(), 50.0)
+    assert session.heartbeat(50.0 + TIMEOUT_S)[0].message["type"] == "ping"
+
+
+@pytest.mark.parametrize(
+    "invalid", ["{broken", text("audioend", 1, data=[1]), '{"type": "pong", "msg_id": "x"}']
+)
+def test_invalid_messages_do_not_count_as_activity(invalid):
+    session = opened_session(now=0.0)
+    session.receive_text(invalid, 10.0)
+    assert timed_out(session, 0.0)
+
+
+def test_heartbeat_pings_carry_fresh_ids():
+    session = new_session()
+    ids = [messages(session.heartbeat(t))[0]["msg_id"] for t in (1.0, 2.0, 3.0)]
+    assert ids == [1, 2, 3]
+
+
+# -- fail and closing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "name", "close_code"),
+    [
+        (AuthenticationFailed("wrong token"), 401, "Unauthorized", CLOSE_NORMAL),
+        (ChunkProcessorError("failed to create"), 500, "ChunkProcessorError", CLOSE_NORMAL),
+        (ModelNotFound("no model for xx"), 500, "ChunkProcessorError", CLOSE_NORMAL),
+        (EngineNotFound("no engine"), 500, "ChunkProcessorError", CLOSE_NORMAL),
+        (AsrEngineError("decoder died"), 500, "AsrEngineError", CLOSE_INTERNAL_ERROR),
+        (InternalError("bug"), 500, "Error", CLOSE_INTERNAL_ERROR),
+        (TimeoutMessage("idle"), 408, "TimeoutMessage", CLOSE_TRY_AGAIN_LATER),
+    ],
+)
+def test_closing_errors_send_the_error_then_close(error, code, name, close_code):
+    session = opened_session()
+    actions = session.fail(error)
+    assert len(actions) == 2
+    [message] = messages(actions)
+    assert message == {
+        "type": "error",
+        "msg_id": message["msg_id"],
+        "code": code,
+        "name": name,
+        "message": error.message,
+    }
+    assert actions[1] == Close(close_code, name)
+    assert session.phase is Phase.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (Unauthorized("not yet"), 401),
+        (InvalidMessage("bad"), 400),
+        (NotPossible("twice"), 418),
+        (ProcessError("ended"), 400),
+    ],
+)
+def test_non_closing_errors_keep_the_session(error, code):
+    session = opened_session()
+    assert only_error(session.fail(error))["code"] == code
+    assert session.phase is Phase.STREAMING
+
+
+def closed_session() -> SessionProtocol:
+    session = opened_session()
+    session.fail(AuthenticationFailed("wrong token"))
+    assert session.phase is Phase.CLOSED
+    return session
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        lambda s: s.receive_text(welcome(2), 5.0),
+        lambda s: s.receive_text(text("audioend", 2), 5.0),
+        lambda s: s.receive_text("{broken", 5.0),
+        lambda s: s.receive_bytes(b"\x01\x02", 5.0),
+        lambda s: s.heartbeat(1000.0),
+        pytest.param(lambda s: s.fail(InternalError("late"))),
+        pytest.param(lambda s: s.results([partial("late")])),
+        pytest.param(lambda s: s.audio_ended(2, final("late"))),
+    ],
+    ids=["welcome", "audioend", "invalid", "binary", "heartbeat", "fail", "results", "ended"],
+)
+def test_after_closed_nothing_more_is_emitted(event):
+    session = closed_session()
+    assert event(session) == []
+    assert session.phase is Phase.CLOSED
+
+
+def test_a_session_that_never_sends_a_valid_welcome_times_out():
+    session = new_session(now=0.0)
+    assert session.receive_text("{broken", 5.0)  # an error, and no activity
+    actions = session.heartbeat(TIMEOUT_S + 0.5)
+    assert actions[-1] == Close(CLOSE_TRY_AGAIN_LATER, "TimeoutMessage")
+    assert session.phase is Phase.CLOSED
+
+
+def test_a_recognizer_opened_after_the_session_closed_sends_no_ack():
+    session = new_session(now=0.0)
+    [request] = session.receive_text(welcome(), 0.0)
+    session.heartbeat(TIMEOUT_S + 1)  # times out while the recognizer is being opened
+    assert session.phase is Phase.CLOSED
+    assert session.recognizer_opened(request, INFO, {}) == []
+
+
+# -- TranscriptAssembler -----------------------------------------------------------------------
+
+
+def texts(hypotheses) -> list[tuple[str, bool]]:
+    return [(h.text, h.is_final) for h in hypotheses]
+
+
+def test_unchanged_partials_are_dropped():
+    assembler = TranscriptAssembler(continuous=False)
+    sent = assembler.add([partial(""), partial(""), partial("a"), partial("a"), partial("ab")])
+    assert texts(sent) == [("", False), ("a", False), ("ab", False)]
+    assert texts(assembler.add([partial("ab")])) == []
+
+
+def test_interim_results_false_drops_every_partial_but_not_finals():
+    assembler = TranscriptAssembler(continuous=True, interim_results=False)
+    sent = assembler.add([partial("a"), partial("ab"), final("ab c"), partial("d")])
+    assert texts(sent) == [("ab c", True)]
+
+
+@pytest.mark.parametrize("continuous", [True, False])
+def test_an_empty_partial_after_a_final_is_sent_again(continuous):
+    assembler = TranscriptAssembler(continuous=continuous)
+    assert texts(assembler.add([partial("")])) == [("", False)]
+    # An utterance end (even an empty one) restarts the partials: the same "" goes out again.
+    assert texts(assembler.add([final(""), partial("")])) == [("", False)]
+    assert texts(assembler.add([partial("")])) == []
+
+
+def test_partials_and_finals_interleave_in_continuous_mode():
+    assembler = TranscriptAssembler(continuous=True)
+    sent = assembler.add([partial(""), partial("hi"), final("hi"), partial(""), partial("hi")])
+    assert texts(sent) == [("", False), ("hi", False), ("hi", True), ("", False), ("hi", False)]
+
+
+def test_non_continuous_partials_also_restart_after_an_utterance_end():
+    assembler = TranscriptAssembler(continuous=False)
+    sent = assembler.add([partial(""), partial("one"), final("one"), partial("")])
+    assert texts(sent) == [("", False), ("one", False), ("", False)]
+
+
+def test_continuous_sends_a_final_per_utterance_and_skips_empty_ones():
+    assembler = TranscriptAssembler(continuous=True)
+    sent = assembler.add([final("first", 0.9), final(""), final("second", 0.8)])
+    assert texts(sent) == [("first", True), ("second", True)]
+    assert [h.confidence for h in sent] == [0.9, 0.8]
+
+
+def test_continuous_finish_is_exactly_the_open_rest_even_if_empty():
+    assembler = TranscriptAssembler(continuous=True)
+    assembler.add([final("first")])
+    assert texts([assembler.finish(final(""))]) == [("", True)]
+
+
+def test_continuous_finish_does_not_repeat_earlier_utterances():
+    assembler = TranscriptAssembler(continuous=True)
+    assembler.add([final("first")])
+    assert assembler.finish(final("second")).text == "second"
+
+
+def test_non_continuous_holds_finals_back_and_joins_them_at_the_end():
+    w1, w2, w3 = Word("set", 0, 1), Word("a", 1, 2), Word("timer", 2, 3)
+    assembler = TranscriptAssembler(continuous=False)
+    sent = assembler.add(
+        [
+            final("set", 0.9, words=(w1,), speaker_vector=(1.0, 2.0)),
+            final(""),
+            final("a", 0.4, words=(w2,), speaker_vector=(3.0, 4.0)),
+        ]
+    )
+    assert sent == []
+    joined = assembler.finish(final("timer", 0.7, words=(w3,)))
+    assert joined.text == "set a timer"
+    assert joined.is_final is True
+    assert joined.confidence == 0.4
+    assert joined.words == (w1, w2, w3)
+    # The last utterance has no speaker vector: the latest non-empty one is kept.
+    assert joined.speaker_vector == (3.0, 4.0)
+
+
+def test_non_continuous_finish_with_an_empty_rest_joins_only_the_utterances():
+    assembler = TranscriptAssembler(continuous=False)
+    assembler.add([final("hello", 0.9), final("world", 0.95)])
+    joined = assembler.finish(final("", 0.1))
+    assert (joined.text, joined.confidence) == ("hello world", 0.9)
+
+
+def test_non_continuous_finish_without_anything_heard_is_one_empty_final():
+    assembler = TranscriptAssembler(continuous=False)
+    assembler.add([partial("uh"), final("")])
+    assert texts([assembler.finish(final(""))]) == [("", True)]
+
+
+@pytest.mark.parametrize(
+    ("alternatives", "expected"),
+    [(None, None), ((), ()), ((Alternative("x", 0.1),), ())],
+)
+def test_joined_utterances_drop_alternatives_but_keep_the_key_shape(alternatives, expected):
+    assembler = TranscriptAssembler(continuous=False)
+    assembler.add([final("one", alternatives=(Alternative("won", 0.2),))])
+    joined = assembler.finish(final("two", alternatives=alternatives))
+    assert joined.alternatives == expected
+
+
+def test_a_single_utterance_keeps_its_alternatives():
+    alternatives = (Alternative("won", 0.2),)
+    assembler = TranscriptAssembler(continuous=False)
+    assembler.add([final("one", 0.5, alternatives=alternatives)])
+    assert assembler.finish(final("")).alternatives == alternatives
+
+
+@pytest.mark.parametrize("continuous", [True, False])
+def test_optimize_final_result_rewrites_finals_only(continuous):
+    assembler = TranscriptAssembler(continuous=continuous, optimize_final=True, language="en-US")
+    sent = assembler.add([partial("one two three"), final("one two three")])
+    last = assembler.finish(final(""))
+    finals = [h for h in [*sent, last] if h.is_final and h.text]
+    assert [h.text for h in sent if not h.is_final] == ["one two three"]
+    assert [h.text for h in finals] == ["1 2 3"]
+
+
+def test_optimize_final_result_off_keeps_the_words():
+    assembler = TranscriptAssembler(continuous=True, optimize_final=False, language="en-US")
+    assert assembler.add([final("one two three")])[0].text == "one two three"
+
+
+def test_optimize_final_result_on_the_joined_final():
+    assembler = TranscriptAssembler(continuous=False, optimize_final=True, language="en-US")
+    assembler.add([final("one two")])
+    assert assembler.finish(final("three")).text == "1 2 3"
+
+
+def test_session_applies_optimize_final_result_with_the_models_language():
+    session = opened_session(optimizeFinalResult=True, continuous=True)
+    sent = messages(session.results([partial("one two three"), final("one two three")]))
+    assert [(m["transcript"], m["isFinal"]) for m in sent] == [
+        ("one two three", False),
+        ("1 2 3", True),
+    ]
+
+
+# -- Authenticator -----------------------------------------------------------------------------
+
+USERS = {"alice": "alice-token", "bob": "bob-token"}
+
+
+@pytest.mark.parametrize(
+    ("client_id", "token", "allowed"),
+    [
+        ("any", "test1234", True),
+        (None, "test1234", True),
+        ("alice", "test1234", True),
+        ("alice", "alice-token", True),
+        ("bob", "bob-token", True),
+        ("bob", "alice-token", False),
+        ("carol", "alice-token", False),
+        (None, "alice-token", False),
+        ("alice", "wrong", False),
+        ("alice", "", False),
+        ("alice", None, False),
+        ("any", None, False),
+        ("any", "test12345", False),
+        ("any", "TEST1234", False),
+    ],
+)
+def test_common_and_user_tokens(client_id, token, allowed):
+    auth = Authenticator(AuthSettings(common_token="test1234", user_tokens=USERS))
+    assert auth.check(client_id, token) is allowed
+
+
+@pytest.mark.parametrize(
+    ("client_id", "token", "allowed"),
+    [
+        ("alice", "alice-token", True),
+        ("any", "test1234", False),
+        ("any", "", False),
+        ("any", "\0", False),
+        ("alice", None, False),
+    ],
+)
+def test_a_disabled_common_token_allows_user_tokens_only(client_id, token, allowed):
+    auth = Authenticator(AuthSettings(common_token=None, user_tokens=USERS))
+    assert auth.check(client_id, token) is allowed
+
+
+def test_non_ascii_tokens_compare_fine():
+    auth = Authenticator(AuthSettings(common_token=None, user_tokens={"jürgen": "schlüssel"}))
+    assert auth.check("jürgen", "schlüssel") is True
+    assert auth.check("jürgen", "schlussel") is False
