@@ -95,16 +95,3 @@ def test_disagreement_commits_nothing_more() -> None:
     agreement.update(words("the cat"))
     assert agreement.update(words("a cat sat")) == ()
     assert texts(agreement.words) == "a cat sat"
-
-
-def test_final_words_keep_the_committed_prefix() -> None:
-    agreement = LocalAgreement()
-    agreement.update(words("go forward"))
-    agreement.update(words("go forward tan"))
-    final = agreement.final_words(words("Go forward ten meters."))
-    assert texts(final) == "go forward ten meters."
-    assert texts(final).startswith(texts(agreement.committed))
-
-
-def test_final_words_without_partials_are_the_decode() -> None:
-    assert texts(LocalAgreement().final_words(words("hello world"))) == "hello world"

@@ -80,13 +80,6 @@ class LocalAgreement:
         self._tail = fresh[agreed:]
         return tuple(newly_committed)
 
-    def final_words(self, hypothesis: Sequence[Word]) -> tuple[Word, ...]:
-        """The utterance's final words: committed ones kept, the rest taken from *hypothesis*.
-
-        The last decode sees the most audio, so it settles the tail on its own.
-        """
-        return (*self._committed, *self._past_committed(hypothesis))
-
     def _past_committed(self, hypothesis: Sequence[Word]) -> list[Word]:
         """The words of *hypothesis* that come after the committed ones."""
         count = len(self._committed)
