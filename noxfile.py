@@ -25,6 +25,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def soak(session: nox.Session) -> None:
+    """A bounded soak against a server you started: ``nox -s soak -- --url URL``."""
+    install_with_models(session, "test")
+    session.run("python", "-m", "tests.soak", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "format", "--check", ".")

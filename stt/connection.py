@@ -1,22 +1,25 @@
 """One WebSocket session on Trio: the thin adapter around :class:`SessionProtocol`.
 
-Each connection is one nursery with four tasks:
+Each connection is one nursery with these tasks:
 
 * *receive*: socket -> protocol -> work channel (audio, audioend, the welcome);
 * *recognize*: work channel -> engine in a worker thread -> protocol -> outbox;
 * *send*: outbox -> socket, and the close;
-* *heartbeat*: pings, and the inactivity timeout.
+* *heartbeat* and *deadlines*: pings, inactivity and the session's time limits;
+* *drain*: on server shutdown, lets a running stream finish, then closes.
 
-Both channels are bounded, so a client that sends faster than the engine
-decodes is slowed down at the socket instead of filling memory, and a client
-that does not read its results stops its own decoding.  Whichever task ends the
-session cancels the nursery; the recognizer is released on every way out.
+The channels are bounded and queued audio is limited in bytes, so a client that
+sends faster than the engine decodes is slowed down at the socket instead of
+filling memory, and a client that does not read its results stops its own
+decoding.  Whichever task ends the session cancels the nursery; the recognizer
+is released on every way out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
@@ -29,10 +32,12 @@ from stt.errors import (
     AuthenticationFailed,
     ChunkProcessorError,
     InternalError,
+    ServerBusy,
     SttError,
 )
 from stt.service import SpeechService
 from stt.session import (
+    CLOSE_GOING_AWAY,
     Action,
     Close,
     Decode,
@@ -45,46 +50,106 @@ from stt.session import (
 
 log = logging.getLogger(__name__)
 
-#: Work items (audio frames, audioend) queued ahead of the engine per session.
-WORK_QUEUE_SIZE = 64
+#: Work items (audio frames, audioend) queued ahead of the engine per session;
+#: the byte budget (``max_buffered_audio_s``) is the bound that matters.
+WORK_QUEUE_SIZE = 256
 #: Messages queued for a client that reads slowly.
 OUTBOX_SIZE = 64
 #: Queued frames are joined up to this size for one engine call (about 2 s at 16 kHz).
 MAX_DECODE_BYTES = 64 * 1024
+#: How often session deadlines (welcome, idle, duration) are checked.
+DEADLINE_CHECK_S = 0.5
+#: Time allowed for the goodbye message when the server forces a session closed.
+GOODBYE_TIMEOUT_S = 1.0
 
 Work = OpenRecognizer | Decode | EndOfAudio
 Outgoing = Mapping[str, Any] | Close
 
 
+class AudioBudget:
+    """Bytes of audio received but not yet decoded; receiving waits while it is spent."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._refunded = trio.Event()
+
+    async def spend(self, size: int) -> None:
+        # One frame is always let through, however large, so nothing deadlocks.
+        while self._used and self._used + size > self.limit:
+            self._refunded = trio.Event()
+            await self._refunded.wait()
+        self._used += size
+
+    def refund(self, size: int) -> None:
+        self._used -= size
+        self._refunded.set()
+
+
 class Connection:
     def __init__(self, websocket: Websocket, service: SpeechService, session_id: str) -> None:
+        server = service.settings.server
         self._websocket = websocket
         self._service = service
         self._session_id = session_id
         self._protocol = SessionProtocol(
-            service.ids, timeout_s=service.settings.server.timeout_s, now=trio.current_time()
+            service.ids,
+            timeout_s=server.timeout_s,
+            now=trio.current_time(),
+            welcome_timeout_s=server.welcome_timeout_s,
+            max_session_s=server.max_session_s,
+            max_frame_bytes=server.max_frame_bytes,
         )
         self._work_in, self._work_out = trio.open_memory_channel[Work](WORK_QUEUE_SIZE)
         self._outbox_in, self._outbox_out = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
+        self._budget = AudioBudget(int(server.max_buffered_audio_s * 16000 * 2))
         self._recognizer: Recognizer | None = None
+        self._engine = ""
+        self._bytes_per_second = 32000.0
         self._lookahead: Work | None = None
+        self._user: str | None = None
+        self._outcome = "client closed"
+        self._closed = False
 
     async def run(self) -> None:
         await self._websocket.accept()
-        log.info("session %s opened", self._session_id)
+        try:
+            self._service.admit()
+        except ServerBusy as error:
+            log.warning("session %s refused: %s", self._session_id, error.message)
+            self._service.metrics.sessions.labels("rejected").inc()
+            await self._say_goodbye(self._protocol.fail(error))
+            return
+        log.info("session %s opened from %s", self._session_id, self._address)
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
-                nursery.start_soon(self._guarded, self._receive_loop)
-                nursery.start_soon(self._guarded, self._recognize_loop)
-                nursery.start_soon(self._guarded, self._heartbeat_loop)
+                for loop in (
+                    self._receive_loop,
+                    self._recognize_loop,
+                    self._heartbeat_loop,
+                    self._deadline_loop,
+                    self._drain_loop,
+                ):
+                    nursery.start_soon(self._guarded, loop)
                 nursery.start_soon(self._send_loop)
         finally:
-            with trio.CancelScope(shielded=True):
+            with trio.CancelScope(shield=True):
+                if not self._closed and self._service.drain_started.is_set():
+                    self._outcome = "shutdown"
+                    await self._say_goodbye(
+                        self._protocol.fail(ServerBusy("Server is shutting down."))
+                    )
                 await self._release_recognizer()
-            log.info("session %s closed", self._session_id)
+            self._service.release(self._user)
+            self._service.metrics.sessions.labels(self._outcome).inc()
+            log.info("session %s closed: %s", self._session_id, self._outcome)
 
-    async def _guarded(self, loop: Any) -> None:
+    @property
+    def _address(self) -> str:
+        return self._websocket.remote_addr or "unknown"
+
+    async def _guarded(self, loop: Callable[[], Any]) -> None:
         """Turn a bug in one task into an error message and a close, not a dropped socket."""
         try:
             await loop()
@@ -99,7 +164,23 @@ class Connection:
             elif isinstance(action, Close):
                 await self._outbox_in.send(action)
             else:
+                if isinstance(action, Decode):
+                    await self._budget.spend(len(action.pcm))
                 await self._work_in.send(action)
+
+    async def _say_goodbye(self, actions: list[Action]) -> None:
+        """Send the last messages and close, directly: the send task is gone."""
+        with trio.move_on_after(GOODBYE_TIMEOUT_S):
+            try:
+                for action in actions:
+                    if isinstance(action, Send):
+                        self._count_error(action.message)
+                        await self._websocket.send(protocol.encode(action.message))
+                    elif isinstance(action, Close):
+                        await self._websocket.close(action.code, action.reason)
+            except Exception:  # the client may be gone already; nothing left to tell
+                log.debug("session %s: goodbye not delivered", self._session_id)
+        self._closed = True
 
     # -- tasks -----------------------------------------------------------------
 
@@ -129,9 +210,15 @@ class Connection:
     async def _send_loop(self) -> None:
         async for outgoing in self._outbox_out:
             if isinstance(outgoing, Close):
+                self._closed = True
+                if outgoing.code != CLOSE_GOING_AWAY:
+                    self._outcome = outgoing.reason
                 await self._websocket.close(outgoing.code, outgoing.reason)
                 self._cancel_scope.cancel()
                 return
+            self._count_error(outgoing)
+            if _is_final(outgoing) and self._protocol.phase is not Phase.STREAMING:
+                self._outcome = "completed"
             await self._websocket.send(protocol.encode(outgoing))
 
     async def _heartbeat_loop(self) -> None:
@@ -139,6 +226,19 @@ class Connection:
         while True:
             await trio.sleep(interval)
             await self._carry_out(self._protocol.heartbeat(trio.current_time()))
+
+    async def _deadline_loop(self) -> None:
+        while True:
+            await trio.sleep(DEADLINE_CHECK_S)
+            await self._carry_out(self._protocol.expire(trio.current_time()))
+
+    async def _drain_loop(self) -> None:
+        await self._service.drain_started.wait()
+        await self._carry_out(self._protocol.drain())
+
+    def _count_error(self, message: Mapping[str, Any]) -> None:
+        if message.get("type") == "error":
+            self._service.metrics.errors.labels(message["name"]).inc()
 
     # -- recognizer ---------------------------------------------------------------
 
@@ -163,15 +263,12 @@ class Connection:
         return Decode(b"".join(chunks)) if len(chunks) > 1 else work
 
     async def _open(self, request: OpenRecognizer) -> list[Action]:
+        await self._authenticate(request)
         service = self._service
-        welcome = request.welcome
-        if not service.authenticator.check(welcome.client_id, welcome.access_token):
-            log.warning(
-                "session %s: authentication failed for %r", self._session_id, welcome.client_id
-            )
-            await trio.sleep(service.settings.server.auth_failure_delay_s)
-            raise AuthenticationFailed("Authentication failed: wrong client id or token.")
         plan = service.plan_session(request.options)
+        client_id = request.welcome.client_id or ""
+        service.admit_user(client_id)
+        self._user = client_id
         try:
             self._recognizer = await trio.to_thread.run_sync(
                 plan.model.create_recognizer, plan.recognition
@@ -179,12 +276,51 @@ class Connection:
         except Exception as error:
             log.exception("session %s: recognizer failed", self._session_id)
             raise ChunkProcessorError(f"Failed to create processor: {error}") from error
+        self._engine = plan.model.spec.engine
+        self._bytes_per_second = 2 * plan.recognition.sample_rate
+        self._budget.limit = int(
+            service.settings.server.max_buffered_audio_s * self._bytes_per_second
+        )
         log.info("session %s: options %s", self._session_id, plan.info["options"])
         return self._protocol.recognizer_opened(request, plan.info, plan.effective)
 
+    async def _authenticate(self, request: OpenRecognizer) -> None:
+        """Check the token (in a thread: hashed tokens cost a key derivation); throttle failures."""
+        service = self._service
+        throttle = service.throttle
+        if throttle.is_refused(self._address, time.monotonic()):
+            service.metrics.auth_failures.inc()
+            raise AuthenticationFailed(
+                "Too many failed authentications from this address. Try again later."
+            )
+        welcome = request.welcome
+        if await trio.to_thread.run_sync(
+            service.authenticator.check, welcome.client_id, welcome.access_token
+        ):
+            return
+        service.metrics.auth_failures.inc()
+        delay = throttle.delay_after_failure(self._address, time.monotonic())
+        # Never log the token itself.
+        log.warning(
+            "session %s: authentication failed for client id %r from %s",
+            self._session_id,
+            welcome.client_id,
+            self._address,
+        )
+        await trio.sleep(delay)
+        raise AuthenticationFailed("Authentication failed: wrong client id or token.")
+
     async def _decode(self, pcm: bytes) -> list[Action]:
         recognizer = self._opened_recognizer()
-        hypotheses = await self._in_thread(recognizer.accept_audio, pcm)
+        started = time.perf_counter()
+        try:
+            hypotheses = await self._in_thread(recognizer.accept_audio, pcm)
+        finally:
+            self._budget.refund(len(pcm))
+        audio_s = len(pcm) / self._bytes_per_second
+        metrics = self._service.metrics
+        metrics.audio_seconds.labels(self._engine).inc(audio_s)
+        metrics.decode_rtf.labels(self._engine).observe((time.perf_counter() - started) / audio_s)
         return self._protocol.results(hypotheses)
 
     async def _end_audio(self, msg_id: int) -> list[Action]:
@@ -196,7 +332,7 @@ class Connection:
         assert self._recognizer is not None, "audio before the recognizer was opened"
         return self._recognizer
 
-    async def _in_thread(self, call: Any, *args: Any) -> Any:
+    async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         """An engine call in a worker thread, within the server's decode limit."""
         try:
             return await trio.to_thread.run_sync(call, *args, limiter=self._service.decode_limiter)
@@ -208,3 +344,7 @@ class Connection:
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is not None:
             await trio.to_thread.run_sync(recognizer.close)
+
+
+def _is_final(message: Mapping[str, Any]) -> bool:
+    return message.get("type") == "result" and bool(message.get("isFinal"))

@@ -102,3 +102,18 @@ class InternalError(SttError):
     code = 500
     name = "Error"
     closes_session = True
+
+
+class MessageTooLarge(SttError):
+    """A frame above the size limit; it is dropped, the session goes on."""
+
+    code = 413
+    name = "MessageTooLarge"
+
+
+class ServerBusy(SttError):
+    """The server is at a session limit, or shutting down: try again later."""
+
+    code = 503
+    name = "ServerBusy"
+    closes_session = True

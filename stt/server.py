@@ -1,8 +1,9 @@
-"""Start-up: load the models, then serve the app with Hypercorn's Trio worker."""
+"""Start-up and shutdown: load the models, serve with Hypercorn's Trio worker, drain on a signal."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import trio
@@ -15,17 +16,29 @@ from stt.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: The common token the SEPIA server has always shipped with.
+SHIPPED_TOKEN = "test1234"
+#: Hypercorn drops a frame above this many times the protocol's limit without a message;
+#: up to it, the session answers ``413 MessageTooLarge`` and goes on.
+FRAME_LIMIT_SLACK = 4
+#: After the drain, sessions still open get this long to hear goodbye before Hypercorn stops.
+FORCED_CLOSE_S = 2.0
+
 
 def hypercorn_config(settings: Settings) -> Config:
+    server = settings.server
     config = Config()
-    host = settings.server.host
-    config.bind = [
-        f"[{host}]:{settings.server.port}" if ":" in host else f"{host}:{settings.server.port}"
-    ]
-    config.loglevel = settings.server.log_level.upper()
+    host = server.host
+    config.bind = [f"[{host}]:{server.port}" if ":" in host else f"{host}:{server.port}"]
+    config.loglevel = server.log_level.upper()
     config.accesslog = None
     # Pings are the protocol's own (JSON); Hypercorn's would only add traffic.
     config.websocket_ping_interval = None
+    config.websocket_max_message_size = FRAME_LIMIT_SLACK * server.max_frame_bytes
+    config.graceful_timeout = FORCED_CLOSE_S
+    if server.tls_certfile and server.tls_keyfile:
+        config.certfile = str(server.tls_certfile)
+        config.keyfile = str(server.tls_keyfile)
     return config
 
 
@@ -34,13 +47,54 @@ async def serve(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve a service whose models are loaded, until cancelled."""
+    """Serve until SIGTERM or SIGINT, then drain: no new sessions, running streams finish."""
     app = create_app(service)
-    await hypercorn_serve(app, hypercorn_config(service.settings), task_status=task_status)
+    config = hypercorn_config(service.settings)
+    stopped = trio.Event()
+
+    async def serve_until_stopped(task_status: trio.TaskStatus[list[str]]) -> None:
+        await hypercorn_serve(app, config, shutdown_trigger=stopped.wait, task_status=task_status)
+        nursery.cancel_scope.cancel()  # the signal watcher is all that is left
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_drain_on_signal, service, stopped)
+        task_status.started(await nursery.start(serve_until_stopped))
+
+
+async def _drain_on_signal(service: SpeechService, stopped: trio.Event) -> None:
+    """First signal: drain, then stop.  A second one stops at once."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if service.drain_started.is_set():
+                    log.warning("%s again: stopping now", name)
+                    break
+                grace = service.settings.server.drain_grace_s
+                log.warning("%s: draining, up to %g s for running streams", name, grace)
+                service.start_draining()
+                nursery.start_soon(_stop_when_drained, service, stopped, grace)
+            stopped.set()
+            nursery.cancel_scope.cancel()
+
+
+async def _stop_when_drained(service: SpeechService, stopped: trio.Event, grace: float) -> None:
+    with trio.move_on_after(grace):
+        await service.wait_all_closed()
+    stopped.set()
+
+
+def warn_about_shipped_token(settings: Settings) -> None:
+    if settings.auth.common_token == SHIPPED_TOKEN:
+        log.warning(
+            "the common token is the publicly known default: set [users] common_auth_token "
+            "(or leave it empty and use per-user tokens) before exposing this server"
+        )
 
 
 def run(settings: Settings) -> None:
     """Load the models (start-up errors surface here, before any socket), then serve."""
+    warn_about_shipped_token(settings)
     service = SpeechService(settings)
     service.load_models()
 
@@ -52,3 +106,4 @@ def run(settings: Settings) -> None:
                 print(f"sepia-stt: listening on {bind}", file=sys.stderr, flush=True)
 
     trio.run(main)
+    log.info("stopped")

@@ -1,19 +1,21 @@
-"""What all sessions share: loaded models, the decode limiter, auth, message ids."""
+"""What all sessions share: loaded models, the decode limiter, auth, limits, metrics."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
 
 from stt import PROTOCOL_VERSION
-from stt.auth import Authenticator
+from stt.auth import Authenticator, AuthThrottle
 from stt.engines import engine_class
 from stt.engines.base import Engine, EngineConfig, LoadedModel, RecognitionOptions
-from stt.errors import EngineNotFound
+from stt.errors import EngineNotFound, ServerBusy
+from stt.metrics import ServerMetrics
 from stt.models import ModelCatalog, ModelSpec
 from stt.protocol import MessageIds, SessionOptions
 from stt.settings import Settings, SettingsError
@@ -42,6 +44,63 @@ class SpeechService:
                 error.message.removeprefix("Failed to create processor: ")
             ) from None
         self._models: dict[str, LoadedModel] = {}
+        self.metrics = ServerMetrics()
+        self.throttle = AuthThrottle(
+            base_delay_s=settings.server.auth_failure_delay_s,
+            max_failures=settings.server.auth_max_failures,
+        )
+        self._active = 0
+        self._per_user: Counter[str] = Counter()
+        #: Set on SIGTERM/SIGINT: no new sessions, running ones finish their stream.
+        self.drain_started = trio.Event()
+        self._all_closed = trio.Event()
+
+    # -- admission ---------------------------------------------------------------
+
+    @property
+    def accepting(self) -> bool:
+        """Models loaded, not draining, below the session limit: what ``/ready`` reports."""
+        return (
+            self.ready
+            and not self.drain_started.is_set()
+            and self._active < self.settings.server.max_sessions
+        )
+
+    def admit(self) -> None:
+        """Count a new connection in; ``ServerBusy`` when there is no room for it."""
+        if self.drain_started.is_set():
+            raise ServerBusy("Server is shutting down. Try again later.")
+        if self._active >= self.settings.server.max_sessions:
+            raise ServerBusy(
+                f"Server is at its limit of {self.settings.server.max_sessions} sessions."
+            )
+        self._active += 1
+        self.metrics.active_sessions.inc()
+
+    def admit_user(self, client_id: str) -> None:
+        limit = self.settings.server.max_sessions_per_user
+        if self._per_user[client_id] >= limit:
+            raise ServerBusy(f"Client {client_id!r} already has {limit} sessions open.")
+        self._per_user[client_id] += 1
+
+    def release(self, client_id: str | None) -> None:
+        """A connection that was admitted has ended."""
+        self._active -= 1
+        self.metrics.active_sessions.dec()
+        if client_id is not None:
+            self._per_user[client_id] -= 1
+            if not self._per_user[client_id]:
+                del self._per_user[client_id]
+        if self._active == 0 and self.drain_started.is_set():
+            self._all_closed.set()
+
+    def start_draining(self) -> None:
+        self.drain_started.set()
+        if self._active == 0:
+            self._all_closed.set()
+
+    async def wait_all_closed(self) -> None:
+        await self._all_closed.wait()
 
     def load_models(self) -> None:
         """Load every configured model once, before serving; a failure names the model."""

@@ -10,6 +10,7 @@ states is decided here, so it can be tested without a socket.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,10 @@ from stt.audio import PcmFramer
 from stt.engines.base import Hypothesis
 from stt.errors import (
     InvalidMessage,
+    MessageTooLarge,
     NotPossible,
     ProcessError,
+    ServerBusy,
     SttError,
     TimeoutMessage,
     Unauthorized,
@@ -30,6 +33,7 @@ from stt.transcripts import TranscriptAssembler
 
 #: WebSocket close codes the server uses.
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -78,14 +82,28 @@ Action = Send | OpenRecognizer | Decode | EndOfAudio | Close
 
 
 class SessionProtocol:
-    def __init__(self, ids: MessageIds, *, timeout_s: float, now: float) -> None:
+    def __init__(
+        self,
+        ids: MessageIds,
+        *,
+        timeout_s: float,
+        now: float,
+        welcome_timeout_s: float = math.inf,
+        max_session_s: float = math.inf,
+        max_frame_bytes: int | None = None,
+    ) -> None:
         self._ids = ids
         self._timeout_s = timeout_s
+        self._welcome_deadline = now + welcome_timeout_s
+        self._end_deadline = now + max_session_s
+        self._max_frame_bytes = max_frame_bytes
         self._last_activity = now
         self._framer = PcmFramer()
         self._assembler: TranscriptAssembler | None = None
         self._words = False
         self._speaker = False
+        self._draining = False
+        self._final_sent = False
         self.phase = Phase.AWAITING_WELCOME
 
     # -- what the client sent --------------------------------------------------
@@ -108,6 +126,13 @@ class SessionProtocol:
             return self.fail(ProcessError("Audio has ended: the session accepts no more audio."))
         if self.phase is Phase.CLOSED:
             return []
+        if self._max_frame_bytes is not None and len(data) > self._max_frame_bytes:
+            return self.fail(
+                MessageTooLarge(
+                    f"Audio frame of {len(data)} bytes dropped: frames may have at most "
+                    f"{self._max_frame_bytes} bytes."
+                )
+            )
         self._last_activity = now
         pcm = self._framer.feed(data)
         return [Decode(pcm)] if pcm else []
@@ -160,18 +185,47 @@ class SessionProtocol:
         if self.phase is Phase.CLOSED:
             return []
         assert self._assembler is not None, "audioend before the recognizer was opened"
-        return [
+        self._final_sent = True
+        actions: list[Action] = [
             Send(protocol.audioend_response(msg_id)),
             self._result(self._assembler.finish(last)),
         ]
+        if self._draining:
+            actions.append(self._going_away())
+        return actions
+
+    def drain(self) -> list[Action]:
+        """The server is shutting down: a running stream may still reach its final."""
+        if self.phase is Phase.CLOSED:
+            return []
+        if self.phase is Phase.AWAITING_WELCOME:
+            return self.fail(ServerBusy("Server is shutting down. Try again later."))
+        if self._final_sent:
+            return [self._going_away()]
+        self._draining = True
+        return []
+
+    def _going_away(self) -> Close:
+        self.phase = Phase.CLOSED
+        return Close(CLOSE_GOING_AWAY, "server shutting down")
 
     def heartbeat(self, now: float) -> list[Action]:
         """Called every heartbeat interval: a ping, or the end of an idle session."""
         if self.phase is Phase.CLOSED:
             return []
+        return self.expire(now) or [Send(protocol.ping_message(self._ids.next()))]
+
+    def expire(self, now: float) -> list[Action]:
+        """The end of a session that ran out of time: idle, no welcome, or too long."""
+        if self.phase is Phase.CLOSED:
+            return []
         if now - self._last_activity > self._timeout_s:
             return self.fail(TimeoutMessage("Client was inactive for too long."))
-        return [Send(protocol.ping_message(self._ids.next()))]
+        if self.phase is Phase.AWAITING_WELCOME and now > self._welcome_deadline:
+            return self.fail(TimeoutMessage("No 'welcome' message in time after connecting."))
+        if now > self._end_deadline:
+            return self.fail(TimeoutMessage("Session reached its maximum duration."))
+        return []
 
     def fail(self, error: SttError) -> list[Action]:
         """The error message, and a close if the error ends the session."""
@@ -192,7 +246,7 @@ class SessionProtocol:
 
 
 def _close_code(error: SttError) -> int:
-    if isinstance(error, TimeoutMessage):
+    if isinstance(error, TimeoutMessage | ServerBusy):
         return CLOSE_TRY_AGAIN_LATER
     if error.code >= 500 and error.name != "ChunkProcessorError":
         return CLOSE_INTERNAL_ERROR

@@ -23,6 +23,7 @@ from stt.models import ModelSpec, normalize_language
 log = logging.getLogger(__name__)
 
 ENV_VAR = "SEPIA_STT_SETTINGS"
+DEFAULT_TAG = "SEPIA STT settings"
 DEFAULT_PORT = 20741
 #: Engine names that mean "each model says which engine it needs".
 DYNAMIC_ENGINES = frozenset({"dynamic", "all"})
@@ -46,8 +47,25 @@ class ServerSettings:
     timeout_s: float = 15.0
     #: Decodes that may run at once across all sessions (0: one per CPU core).
     decode_threads: int = 0
-    #: Seconds a client waits after a failed authentication.
+    #: Seconds a client waits after a failed authentication (doubling with each failure).
     auth_failure_delay_s: float = 3.0
+    #: Failed authentications from one address within 10 minutes before it is refused.
+    auth_max_failures: int = 10
+    max_sessions: int = 100
+    max_sessions_per_user: int = 10
+    #: Largest binary frame; a larger one is dropped with ``413 MessageTooLarge``.
+    max_frame_bytes: int = 1024 * 1024
+    max_session_s: float = 3600.0
+    #: Audio received but not yet decoded, per session; beyond it the socket is not read.
+    max_buffered_audio_s: float = 10.0
+    welcome_timeout_s: float = 10.0
+    #: On SIGTERM/SIGINT, how long running streams may take to reach their final.
+    drain_grace_s: float = 30.0
+    #: Certificate and key (PEM) to serve https:// and wss:// directly.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    #: Origins allowed to open a WebSocket from a browser; empty allows any.
+    ws_allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +79,7 @@ class AuthSettings:
 @dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None
-    tag: str = "SEPIA STT settings"
+    tag: str = DEFAULT_TAG
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
     #: ``asr_engine``: one engine name, or ``dynamic`` for "per model".
@@ -69,6 +87,10 @@ class Settings:
     recordings_path: Path = Path("recordings")
     models: tuple[ModelSpec, ...] = ()
     speaker_model: Path | None = None
+    #: ``[asr_models] base_folder``: where model folders are found and downloaded to.
+    models_dir: Path | None = None
+    #: Model name -> where it was found, for models served without a settings entry.
+    model_sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_dynamic(self) -> bool:
@@ -129,40 +151,42 @@ def parse_settings(
     source: Path | None = None,
     overrides: Overrides = Overrides(),
 ) -> Settings:
-    server = _parse_server(parser)
-    engine = engine_name(_get(parser, "app", "asr_engine", "dynamic"))
+    server = _parse_server(parser, base_dir)
+    file_engine = engine_name(_get(parser, "app", "asr_engine", "dynamic"))
+    # -e decides which of the file's models are served, so it applies before they are read.
+    engine = engine_name(overrides.engine) if overrides.engine else file_engine
+    untagged_engine = None if file_engine in DYNAMIC_ENGINES else file_engine
     settings = Settings(
         source=source,
-        tag=_get(parser, "info", "settings_tag", Settings.tag),
+        tag=_get(parser, "info", "settings_tag", DEFAULT_TAG),
         server=server,
         auth=_parse_users(parser),
         engine=engine,
         recordings_path=_resolve(base_dir, _get(parser, "app", "recordings_path", "recordings")),
-        models=_parse_models(parser, base_dir, engine),
+        models=(
+            (_model_from_path(overrides.model_path, engine, overrides.language, parser),)
+            if overrides.model_path is not None
+            else _parse_models(parser, base_dir, engine, untagged_engine)
+        ),
         speaker_model=_parse_speaker_model(parser, base_dir),
+        models_dir=_models_dir(parser, base_dir),
     )
-    return apply_overrides(settings, overrides)
+    # -m serves exactly that model: nothing is discovered then.
+    if overrides.model_path is None and _flag(parser, "asr_models", "discover", True):
+        settings = _with_discovered(settings, _models_dir(parser, base_dir))
+    if overrides.language and overrides.model_path is None:
+        log.warning("--language only applies together with --model; ignored")
+    return replace(settings, server=_override_server(server, overrides))
 
 
-def apply_overrides(settings: Settings, overrides: Overrides) -> Settings:
-    server = settings.server
+def _override_server(server: ServerSettings, overrides: Overrides) -> ServerSettings:
     if overrides.host is not None:
         server = replace(server, host=overrides.host)
     if overrides.port is not None:
         server = replace(server, port=overrides.port)
     if overrides.log_level is not None:
         server = replace(server, log_level=overrides.log_level.lower())
-    engine = engine_name(overrides.engine or settings.engine)
-    models = settings.models
-    if overrides.model_path is not None:
-        models = (_model_from_path(overrides.model_path, engine, overrides.language, models),)
-    elif overrides.engine and engine not in DYNAMIC_ENGINES:
-        models = tuple(m for m in models if m.engine == engine)
-    if overrides.language and overrides.model_path is None:
-        log.warning("--language only applies together with --model; ignored")
-    if not models:
-        raise SettingsError(f"no model left for engine {engine!r}: check [asr_models]")
-    return replace(settings, server=server, engine=engine, models=models)
+    return server
 
 
 def engine_name(value: str) -> str:
@@ -181,20 +205,23 @@ def detect_engine(path: Path) -> str | None:
 
 
 def _model_from_path(
-    path: Path, engine: str, language: str | None, configured: tuple[ModelSpec, ...]
+    path: Path, engine: str, language: str | None, parser: configparser.ConfigParser
 ) -> ModelSpec:
+    """``-m``: exactly this model; without ``-l`` it keeps the file's first language."""
     path = path.resolve()
     if engine in DYNAMIC_ENGINES:
         detected = detect_engine(path)
         if detected is None:
             raise SettingsError(f"--model {path}: cannot tell its engine, give -e")
         engine = detected
-    fallback_language = configured[0].language if configured else "en-US"
+    first_entry = next(iter(_numbered(parser, "asr_models").values()), {})
+    fallback_language = first_entry.get("lang", "en-US").split(",")[0]
     return ModelSpec(
         name=path.name,
         path=path,
         language=normalize_language(language or fallback_language),
         engine=engine,
+        properties={"engine": engine},
     )
 
 
@@ -213,24 +240,69 @@ def _number(parser: configparser.ConfigParser, section: str, key: str, default: 
     return value
 
 
-def _parse_server(parser: configparser.ConfigParser) -> ServerSettings:
+def _positive(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
+    value = _number(parser, section, key, default)
+    if value == 0:
+        raise SettingsError(f"[{section}] {key} must be more than 0")
+    return value
+
+
+def _flag(parser: configparser.ConfigParser, section: str, key: str, default: bool) -> bool:
+    try:
+        return parser.getboolean(section, key, fallback=default)
+    except ValueError:
+        raw = _get(parser, section, key, "")
+        raise SettingsError(f"[{section}] {key} = {raw!r} is not true or false") from None
+
+
+def _parse_server(parser: configparser.ConfigParser, base_dir: Path) -> ServerSettings:
     defaults = ServerSettings()
     port = _number(parser, "server", "port", defaults.port)
     if not port.is_integer() or not 0 < port < 65536:
         raise SettingsError(f"[server] port = {port} is not a TCP port")
-    origins = _get(parser, "server", "cors_origins", "*")
+    certfile = _get(parser, "server", "tls_certfile", "")
+    keyfile = _get(parser, "server", "tls_keyfile", "")
+    if bool(certfile) != bool(keyfile):
+        raise SettingsError("[server] tls_certfile and tls_keyfile go together")
+
+    def number(key: str, default: float) -> float:
+        return _number(parser, "server", key, default)
+
+    def positive(key: str, default: float) -> float:
+        return _positive(parser, "server", key, default)
+
+    def count(key: str, default: int) -> int:
+        value = positive(key, default)
+        if not value.is_integer():
+            raise SettingsError(f"[server] {key} must be a whole number")
+        return int(value)
+
     return ServerSettings(
         host=_get(parser, "server", "host", defaults.host),
         port=int(port),
-        cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        cors_origins=_list(_get(parser, "server", "cors_origins", "*")),
         log_level=_get(parser, "server", "log_level", defaults.log_level).lower(),
-        heartbeat_s=_number(parser, "server", "socket_heartbeat_s", defaults.heartbeat_s),
-        timeout_s=_number(parser, "server", "socket_timeout_s", defaults.timeout_s),
-        decode_threads=int(_number(parser, "server", "decode_threads", defaults.decode_threads)),
-        auth_failure_delay_s=_number(
-            parser, "server", "auth_failure_delay_s", defaults.auth_failure_delay_s
-        ),
+        heartbeat_s=positive("socket_heartbeat_s", defaults.heartbeat_s),
+        timeout_s=positive("socket_timeout_s", defaults.timeout_s),
+        decode_threads=int(number("decode_threads", defaults.decode_threads)),
+        auth_failure_delay_s=number("auth_failure_delay_s", defaults.auth_failure_delay_s),
+        auth_max_failures=count("auth_max_failures", defaults.auth_max_failures),
+        max_sessions=count("max_sessions", defaults.max_sessions),
+        max_sessions_per_user=count("max_sessions_per_user", defaults.max_sessions_per_user),
+        max_frame_bytes=count("max_frame_bytes", defaults.max_frame_bytes),
+        max_session_s=positive("max_session_s", defaults.max_session_s),
+        max_buffered_audio_s=positive("max_buffered_audio_s", defaults.max_buffered_audio_s),
+        welcome_timeout_s=positive("welcome_timeout_s", defaults.welcome_timeout_s),
+        drain_grace_s=number("drain_grace_s", defaults.drain_grace_s),
+        tls_certfile=_resolve(base_dir, certfile) if certfile else None,
+        tls_keyfile=_resolve(base_dir, keyfile) if keyfile else None,
+        ws_allowed_origins=_list(_get(parser, "server", "ws_allowed_origins", "")),
     )
+
+
+def _list(value: str) -> tuple[str, ...]:
+    """A comma-separated settings value."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _numbered(parser: configparser.ConfigParser, section: str) -> dict[int, dict[str, str]]:
@@ -273,15 +345,37 @@ def package_path(spec: str) -> Path:
     return Path(next(iter(found.submodule_search_locations))) / sub
 
 
+def _models_dir(parser: configparser.ConfigParser, base_dir: Path) -> Path:
+    return _resolve(base_dir, _get(parser, "asr_models", "base_folder", "."))
+
+
+def _with_discovered(settings: Settings, models_dir: Path) -> Settings:
+    """``[asr_models] discover``: after the configured models, the installed ones not named."""
+    # Imported here because the registry builds on this module.
+    from stt.model_registry import discovered_models
+
+    found = discovered_models(settings.models, models_dir, settings.engine)
+    for spec, source in found:
+        log.info("serving %s (%s) from the %s: %s", spec.name, spec.language, source, spec.path)
+    return replace(
+        settings,
+        models=(*settings.models, *(spec for spec, _ in found)),
+        model_sources={spec.name: source for spec, source in found},
+    )
+
+
 def _parse_models(
-    parser: configparser.ConfigParser, base_dir: Path, engine: str
+    parser: configparser.ConfigParser, base_dir: Path, engine: str, untagged_engine: str | None
 ) -> tuple[ModelSpec, ...]:
+    """The served models: ``engine`` is one engine name or dynamic.  A model without
+    ``engineN`` gets the engine its folder shows, else the fixed ``engine``, else
+    ``untagged_engine`` (the file's own engine when ``-e dynamic`` overrides it)."""
     if not parser.has_section("asr_models"):
         raise SettingsError("section [asr_models] is missing")
     base = _resolve(base_dir, _get(parser, "asr_models", "base_folder", "."))
     models: list[ModelSpec] = []
     for index, entry in _numbered(parser, "asr_models").items():
-        spec = _model_spec(index, entry, base, engine)
+        spec = _model_spec(index, entry, base, engine, untagged_engine)
         if spec is not None:
             models.append(spec)
     names = [m.name for m in models]
@@ -289,23 +383,30 @@ def _parse_models(
     if duplicate:
         raise SettingsError(f"[asr_models] model name {duplicate!r} is used twice")
     if not models:
-        raise SettingsError("[asr_models] has no model (path1, lang1, ...)")
+        only = "" if engine in DYNAMIC_ENGINES else f" for engine {engine!r}"
+        raise SettingsError(f"[asr_models] has no model{only} (path1, lang1, engine1, ...)")
     return tuple(models)
 
 
-def _model_spec(index: int, entry: dict[str, str], base: Path, engine: str) -> ModelSpec | None:
+def _model_spec(
+    index: int, entry: dict[str, str], base: Path, engine: str, untagged_engine: str | None
+) -> ModelSpec | None:
     for required in ("path", "lang"):
         if not entry.get(required):
             raise SettingsError(f"[asr_models] {required}{index} is missing or empty")
     path = _resolve(base, entry["path"])
-    model_engine = engine_name(entry.get("engine", ""))
-    if engine not in DYNAMIC_ENGINES and model_engine and model_engine != engine:
-        log.info("model %s is for engine %s, not %s: skipped", entry["path"], model_engine, engine)
-        return None
-    if not model_engine:
-        model_engine = engine if engine not in DYNAMIC_ENGINES else (detect_engine(path) or "")
+    fixed_engine = None if engine in DYNAMIC_ENGINES else engine
+    model_engine = (
+        engine_name(entry.get("engine", ""))
+        or detect_engine(path)
+        or fixed_engine
+        or untagged_engine
+    )
     if not model_engine:
         raise SettingsError(f"[asr_models] engine{index} is missing and {path} is no known model")
+    if fixed_engine and model_engine != fixed_engine:
+        log.info("model %s is for engine %s, not %s: skipped", entry["path"], model_engine, engine)
+        return None
     task = entry.get("task") or None
     scorer = entry.get("scorer")
     short_path = entry["path"].removeprefix(PACKAGE_PREFIX).strip("/")

@@ -6,6 +6,7 @@ produce exact texts and failures on demand.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from stt.engines.base import Engine, Hypothesis, LoadedModel, RecognitionOptions, Recognizer
@@ -38,6 +39,14 @@ class FailingRecognizer(ScriptRecognizer):
         return super().accept_audio(pcm)
 
 
+class SlowRecognizer(ScriptRecognizer):
+    """Decodes exactly at realtime (16 kHz): a sleeping engine, for backpressure."""
+
+    def accept_audio(self, pcm: bytes) -> list[Hypothesis]:
+        time.sleep(len(pcm) / 32000)
+        return super().accept_audio(pcm)
+
+
 class ScriptModel(LoadedModel):
     recognizer = ScriptRecognizer
 
@@ -50,6 +59,10 @@ class ScriptModel(LoadedModel):
 
 class FailingModel(ScriptModel):
     recognizer = FailingRecognizer
+
+
+class SlowModel(ScriptModel):
+    recognizer = SlowRecognizer
 
 
 class ScriptEngine(Engine):
@@ -67,3 +80,10 @@ class FailingEngine(ScriptEngine):
 
     def load_model(self, spec: ModelSpec) -> LoadedModel:
         return FailingModel(spec)
+
+
+class SlowEngine(ScriptEngine):
+    name = "slow"
+
+    def load_model(self, spec: ModelSpec) -> LoadedModel:
+        return SlowModel(spec)

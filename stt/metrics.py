@@ -1,0 +1,47 @@
+"""Prometheus metrics: what an operator needs to see the server is healthy and keeping up."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+#: Decode time / audio time per engine call; above 1 the engine falls behind realtime.
+RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+
+
+class ServerMetrics:
+    """One registry per server, so several servers in one process do not mix figures."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.active_sessions = Gauge(
+            "sepia_stt_active_sessions", "Open WebSocket sessions.", registry=self.registry
+        )
+        self.sessions = Counter(
+            "sepia_stt_sessions",
+            "Finished sessions by how they ended.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.audio_seconds = Counter(
+            "sepia_stt_audio_seconds",
+            "Seconds of audio decoded.",
+            ["engine"],
+            registry=self.registry,
+        )
+        self.decode_rtf = Histogram(
+            "sepia_stt_decode_realtime_factor",
+            "Decode time divided by audio time, per engine call.",
+            ["engine"],
+            buckets=RTF_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "sepia_stt_errors", "Error messages sent, by name.", ["name"], registry=self.registry
+        )
+        self.auth_failures = Counter(
+            "sepia_stt_auth_failures", "Failed authentications.", registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        """The text format ``GET /metrics`` serves."""
+        return generate_latest(self.registry)
