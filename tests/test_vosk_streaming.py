@@ -215,3 +215,13 @@ async def test_four_parallel_sessions_finish_while_ping_stays_fast(server, korea
     assert len(ping_times) >= 5
     # A blocked event loop would stall /ping for the length of a decode (seconds).
     assert max(ping_times) < 0.5, f"slowest /ping took {max(ping_times):.3f}s"
+
+
+async def test_speaker_without_a_speaker_model_is_turned_off_not_a_crash(server, korean_speech):
+    active, result = await transcribe(
+        server, korean_speech, {**KOREAN, "speaker": True, "alternatives": 0}
+    )
+
+    assert active["speaker"] is False
+    assert "speaker_vector" not in result.final["features"]
+    assert result.final["transcript"]

@@ -36,7 +36,8 @@ from stt.models import ModelSpec
 #: stream.
 FEED_SECONDS = 0.1
 
-_LOG_LEVELS = {"debug": 1, "info": 0, "warning": -1, "error": -1, "critical": -1}
+#: Kaldi's own log (model loading details) only with ``log_level = debug``.
+_LOG_LEVELS = {"debug": 0}
 
 
 def supports_runtime_grammar(model_path: Path) -> bool:
@@ -149,7 +150,7 @@ class VoskEngine(Engine):
 
     def __init__(self, config: EngineConfig) -> None:
         super().__init__(config)
-        vosk.SetLogLevel(_LOG_LEVELS.get(config.log_level, 0))
+        vosk.SetLogLevel(_LOG_LEVELS.get(config.log_level, -1))
         self._speaker: vosk.SpkModel | None = None
 
     def features(self) -> list[str]:
