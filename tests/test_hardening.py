@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -11,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, DisconnectionTimeout, open_websocket_url
 
-from stt.auth import hash_token
+from stt.auth import hash_token, token_matches
 from stt.client import ServerError, SttClient
 from stt.connection import AudioBudget
 from tests.audio import silence
@@ -284,6 +286,13 @@ async def test_tls_serves_wss_and_https(tmp_path):
 # -- drain --------------------------------------------------------------------------------------
 
 
+async def exit_status(running: RunningServer) -> int:
+    with trio.fail_after(15):
+        while running.process.poll() is None:
+            await trio.sleep(0.05)
+    return running.process.returncode
+
+
 async def test_sigterm_lets_running_streams_finish_then_exits_0(tmp_path):
     running = RunningServer(write_settings(tmp_path, drain_grace_s=10))
     try:
@@ -301,10 +310,7 @@ async def test_sigterm_lets_running_streams_finish_then_exits_0(tmp_path):
             await streaming.send_audio(silence(0.5))
             result = await streaming.transcribe(b"")
             assert result.final["transcript"] == "[processed bytes: 32000]"
-        with trio.fail_after(15):
-            while running.process.poll() is None:
-                await trio.sleep(0.05)
-        assert running.process.returncode == 0
+        assert await exit_status(running) == 0
     finally:
         running.stop()
 
@@ -322,20 +328,12 @@ async def test_streams_still_open_after_the_grace_period_are_told(tmp_path):
                     message = await client.receive()
             assert_error(message, 503, "ServerBusy")
             assert "shutting down" in message["message"]
-        with trio.fail_after(15):
-            while running.process.poll() is None:
-                await trio.sleep(0.05)
-        assert running.process.returncode == 0
+        assert await exit_status(running) == 0
     finally:
         running.stop()
 
 
 def test_token_command_prints_a_hash_the_server_accepts():
-    import subprocess
-    import sys
-
-    from stt.auth import token_matches
-
     output = subprocess.run(
         [sys.executable, "-m", "stt", "token"], capture_output=True, text=True, check=True
     ).stdout
