@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -60,23 +61,27 @@ class Authenticator:
         self._common = settings.common_token
         self._users = dict(settings.user_tokens)
         self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     def check(self, client_id: str | None, token: str | None) -> bool:
         """True when the token is the user's own or the common one."""
         if not token:
             return False
         key = hashlib.sha256(f"{client_id}\0{token}".encode()).digest()
-        if key in self._verified:
-            self._verified.move_to_end(key)
-            return True
+        with self._verified_lock:
+            if key in self._verified:
+                self._verified.move_to_end(key)
+                return True
         stored = self._users.get(client_id or "")
-        # Check both every time, so timing does not tell whether a user exists.
+        # Both checks run every time.  With plain tokens that hides whether a user exists;
+        # with hashed ones a known user costs a key derivation more than an unknown one.
         user_ok = token_matches(token, stored) if stored else _burn(token)
         common_ok = token_matches(token, self._common) if self._common else _burn(token)
         if user_ok or common_ok:
-            self._verified[key] = None
-            if len(self._verified) > VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
+            with self._verified_lock:
+                self._verified[key] = None
+                if len(self._verified) > VERIFIED_CACHE_SIZE:
+                    self._verified.popitem(last=False)
         return user_ok or common_ok
 
 
@@ -104,6 +109,7 @@ class AuthThrottle:
         """Record a failure; how long to wait before answering it."""
         failures = self._recent(address, now)
         failures.append(now)
+        self._failures[address] = failures
         return min(self.max_delay_s, self.base_delay_s * 2 ** (len(failures) - 1))
 
     def is_refused(self, address: str, now: float) -> bool:
@@ -112,5 +118,8 @@ class AuthThrottle:
     def _recent(self, address: str, now: float) -> list[float]:
         """The address's failures within the window (older ones are forgotten)."""
         failures = [t for t in self._failures.get(address, ()) if now - t < self.window_s]
-        self._failures[address] = failures
+        if failures:
+            self._failures[address] = failures
+        else:
+            self._failures.pop(address, None)
         return failures

@@ -17,9 +17,11 @@ is released on every way out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -38,6 +40,7 @@ from stt.errors import (
 from stt.service import SpeechService
 from stt.session import (
     CLOSE_GOING_AWAY,
+    SHUTTING_DOWN,
     Action,
     Close,
     Decode,
@@ -61,9 +64,21 @@ MAX_DECODE_BYTES = 64 * 1024
 DEADLINE_CHECK_S = 0.5
 #: Time allowed for the goodbye message when the server forces a session closed.
 GOODBYE_TIMEOUT_S = 1.0
+#: Until the welcome says otherwise, audio is taken to be 16 kHz (for the byte budget).
+DEFAULT_SAMPLE_RATE = 16000
 
-Work = OpenRecognizer | Decode | EndOfAudio
-Outgoing = Mapping[str, Any] | Close
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Messages the receive side produced (errors), kept in order behind earlier work."""
+
+    outgoing: tuple[Send | Close, ...]
+
+
+Work = OpenRecognizer | Decode | EndOfAudio | Reply
+#: What the send task takes at once: one action list, so nothing can come between
+#: (say) the ``response`` and the final that follows it.
+Batch = tuple[Send | Close, ...]
 
 
 class AudioBudget:
@@ -101,15 +116,19 @@ class Connection:
             max_frame_bytes=server.max_frame_bytes,
         )
         self._work_in, self._work_out = trio.open_memory_channel[Work](WORK_QUEUE_SIZE)
-        self._outbox_in, self._outbox_out = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
-        self._budget = AudioBudget(int(server.max_buffered_audio_s * 16000 * 2))
+        self._outbox_in, self._outbox_out = trio.open_memory_channel[Batch](OUTBOX_SIZE)
+        self._bytes_per_second = 2 * DEFAULT_SAMPLE_RATE
+        self._budget = AudioBudget(int(server.max_buffered_audio_s * self._bytes_per_second))
+        #: Seconds a send may take before the client counts as gone (it does not read).
+        self._send_timeout_s = server.timeout_s
         self._recognizer: Recognizer | None = None
         self._engine = ""
-        self._bytes_per_second = 32000.0
         self._lookahead: Work | None = None
         self._user: str | None = None
         self._outcome = "client closed"
         self._closed = False
+        #: Last words when the session is ended from outside the send task.
+        self._goodbye: list[Action] = []
 
     async def run(self) -> None:
         await self._websocket.accept()
@@ -137,9 +156,9 @@ class Connection:
             with trio.CancelScope(shield=True):
                 if not self._closed and self._service.drain_started.is_set():
                     self._outcome = "shutdown"
-                    await self._say_goodbye(
-                        self._protocol.fail(ServerBusy("Server is shutting down."))
-                    )
+                    self._goodbye = self._protocol.fail(ServerBusy(SHUTTING_DOWN))
+                if self._goodbye and not self._closed:
+                    await self._say_goodbye(self._goodbye)
                 await self._release_recognizer()
             self._service.release(self._user)
             self._service.metrics.sessions.labels(self._outcome).inc()
@@ -153,20 +172,33 @@ class Connection:
         """Turn a bug in one task into an error message and a close, not a dropped socket."""
         try:
             await loop()
-        except Exception as error:
+        except Exception:
             log.exception("session %s failed", self._session_id)
-            await self._carry_out(self._protocol.fail(InternalError(f"Server error: {error}")))
+            self._end_now(
+                self._protocol.fail(InternalError(f"Server error in session {self._session_id}."))
+            )
 
-    async def _carry_out(self, actions: list[Action]) -> None:
+    def _end_now(self, actions: list[Action]) -> None:
+        """End the session without waiting for queued messages (deadlines, failures)."""
+        if actions:
+            self._goodbye = actions
+            self._outcome = next((a.reason for a in actions if isinstance(a, Close)), "ended")
+            self._cancel_scope.cancel()
+
+    async def _queue_work(self, actions: list[Action]) -> None:
+        """What the client sent, in order: audio to decode, and replies behind earlier work."""
         for action in actions:
-            if isinstance(action, Send):
-                await self._outbox_in.send(action.message)
-            elif isinstance(action, Close):
-                await self._outbox_in.send(action)
-            else:
-                if isinstance(action, Decode):
-                    await self._budget.spend(len(action.pcm))
-                await self._work_in.send(action)
+            if isinstance(action, Send | Close):
+                await self._work_in.send(Reply((action,)))
+                continue
+            if isinstance(action, Decode):
+                await self._budget.spend(len(action.pcm))
+            await self._work_in.send(action)
+
+    async def _queue_outgoing(self, actions: list[Action]) -> None:
+        batch = tuple(a for a in actions if isinstance(a, Send | Close))
+        if batch:
+            await self._outbox_in.send(batch)
 
     async def _say_goodbye(self, actions: list[Action]) -> None:
         """Send the last messages and close, directly: the send task is gone."""
@@ -189,13 +221,18 @@ class Connection:
             data = await self._websocket.receive()
             now = trio.current_time()
             if isinstance(data, str):
-                await self._carry_out(self._protocol.receive_text(data, now))
+                await self._queue_work(self._protocol.receive_text(data, now))
             elif data:  # Quart-Trio hands an empty binary frame over as None
-                await self._carry_out(self._protocol.receive_bytes(data, now))
+                await self._queue_work(self._protocol.receive_bytes(data, now))
 
     async def _recognize_loop(self) -> None:
-        while self._protocol.phase is not Phase.CLOSED:
+        while True:
             work = await self._next_work()
+            if isinstance(work, Reply):
+                await self._queue_outgoing(list(work.outgoing))
+                continue
+            if self._protocol.phase is Phase.CLOSED:
+                continue  # the session is closing: its last messages may still be queued
             try:
                 if isinstance(work, OpenRecognizer):
                     actions = await self._open(work)
@@ -205,36 +242,55 @@ class Connection:
                     actions = await self._end_audio(work.msg_id)
             except SttError as error:
                 actions = self._protocol.fail(error)
-            await self._carry_out(actions)
+            await self._queue_outgoing(actions)
 
     async def _send_loop(self) -> None:
-        async for outgoing in self._outbox_out:
-            if isinstance(outgoing, Close):
-                self._closed = True
-                if outgoing.code != CLOSE_GOING_AWAY:
-                    self._outcome = outgoing.reason
-                await self._websocket.close(outgoing.code, outgoing.reason)
-                self._cancel_scope.cancel()
-                return
-            self._count_error(outgoing)
-            if _is_final(outgoing) and self._protocol.phase is not Phase.STREAMING:
-                self._outcome = "completed"
-            await self._websocket.send(protocol.encode(outgoing))
+        async for batch in self._outbox_out:
+            for outgoing in batch:
+                with trio.move_on_after(self._send_timeout_s) as sending:
+                    if isinstance(outgoing, Close):
+                        await self._close(outgoing)
+                        return
+                    await self._send(outgoing.message)
+                if sending.cancelled_caught:
+                    log.warning("session %s: client stopped reading", self._session_id)
+                    self._outcome = "client not reading"
+                    self._cancel_scope.cancel()
+                    return
+
+    async def _send(self, message: Mapping[str, Any]) -> None:
+        self._count_error(message)
+        if _is_final(message) and self._protocol.phase is not Phase.STREAMING:
+            self._outcome = "completed"
+        await self._websocket.send(protocol.encode(message))
+
+    async def _close(self, close: Close) -> None:
+        self._closed = True
+        if close.code != CLOSE_GOING_AWAY:
+            self._outcome = close.reason
+        await self._websocket.close(close.code, close.reason)
+        self._cancel_scope.cancel()
 
     async def _heartbeat_loop(self) -> None:
         interval = self._service.settings.server.heartbeat_s
         while True:
             await trio.sleep(interval)
-            await self._carry_out(self._protocol.heartbeat(trio.current_time()))
+            actions = self._protocol.heartbeat(trio.current_time())
+            if any(isinstance(a, Close) for a in actions):
+                self._end_now(actions)
+                return
+            with contextlib.suppress(trio.WouldBlock):  # a client that does not read needs no ping
+                self._outbox_in.send_nowait(tuple(a for a in actions if isinstance(a, Send)))
 
     async def _deadline_loop(self) -> None:
         while True:
             await trio.sleep(DEADLINE_CHECK_S)
-            await self._carry_out(self._protocol.expire(trio.current_time()))
+            self._end_now(self._protocol.expire(trio.current_time()))
 
     async def _drain_loop(self) -> None:
         await self._service.drain_started.wait()
-        await self._carry_out(self._protocol.drain())
+        # In order behind what is queued: a stream's final goes out before the close.
+        await self._queue_outgoing(self._protocol.drain())
 
     def _count_error(self, message: Mapping[str, Any]) -> None:
         if message.get("type") == "error":
@@ -295,7 +351,10 @@ class Connection:
             )
         welcome = request.welcome
         if await trio.to_thread.run_sync(
-            service.authenticator.check, welcome.client_id, welcome.access_token
+            service.authenticator.check,
+            welcome.client_id,
+            welcome.access_token,
+            limiter=service.auth_limiter,
         ):
             return
         service.metrics.auth_failures.inc()
@@ -312,15 +371,14 @@ class Connection:
 
     async def _decode(self, pcm: bytes) -> list[Action]:
         recognizer = self._opened_recognizer()
-        started = time.perf_counter()
         try:
-            hypotheses = await self._in_thread(recognizer.accept_audio, pcm)
+            hypotheses, decode_s = await self._in_thread(_timed, recognizer.accept_audio, pcm)
         finally:
             self._budget.refund(len(pcm))
         audio_s = len(pcm) / self._bytes_per_second
         metrics = self._service.metrics
         metrics.audio_seconds.labels(self._engine).inc(audio_s)
-        metrics.decode_rtf.labels(self._engine).observe((time.perf_counter() - started) / audio_s)
+        metrics.decode_rtf.labels(self._engine).observe(decode_s / audio_s)
         return self._protocol.results(hypotheses)
 
     async def _end_audio(self, msg_id: int) -> list[Action]:
@@ -348,3 +406,9 @@ class Connection:
 
 def _is_final(message: Mapping[str, Any]) -> bool:
     return message.get("type") == "result" and bool(message.get("isFinal"))
+
+
+def _timed(call: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """Run in the worker thread, so the time does not include waiting for a thread."""
+    started = time.perf_counter()
+    return call(*args), time.perf_counter() - started

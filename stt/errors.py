@@ -117,3 +117,11 @@ class ServerBusy(SttError):
     code = 503
     name = "ServerBusy"
     closes_session = True
+
+
+class TooManyErrors(SttError):
+    """A client that keeps sending what the server must refuse is cut off."""
+
+    code = 429
+    name = "TooManyErrors"
+    closes_session = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,16 +27,14 @@ MAX_PHRASE_LENGTH = 200
 
 
 class MessageIds:
-    """Process-wide counter for server-generated ``msg_id``s (thread-safe)."""
+    """Process-wide counter for server-generated ``msg_id``s (used on the event loop only)."""
 
     def __init__(self) -> None:
         self._last = 0
-        self._lock = threading.Lock()
 
     def next(self) -> int:
-        with self._lock:
-            self._last = self._last % MAX_MSG_ID + 1
-            return self._last
+        self._last = self._last % MAX_MSG_ID + 1
+        return self._last
 
 
 @dataclass(frozen=True, slots=True)

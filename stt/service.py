@@ -18,6 +18,7 @@ from stt.errors import EngineNotFound, ServerBusy
 from stt.metrics import ServerMetrics
 from stt.models import ModelCatalog, ModelSpec
 from stt.protocol import MessageIds, SessionOptions
+from stt.session import SHUTTING_DOWN
 from stt.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class SpeechService:
         threads = settings.server.decode_threads or os.cpu_count() or 1
         #: Decodes beyond the core count only add latency; sessions queue here instead.
         self.decode_limiter = trio.CapacityLimiter(threads)
+        #: Hashed tokens cost a key derivation each: a burst of welcomes must not starve decoding.
+        self.auth_limiter = trio.CapacityLimiter(1)
         config = EngineConfig(
             speaker_model=settings.speaker_model, log_level=settings.server.log_level
         )
@@ -69,7 +72,7 @@ class SpeechService:
     def admit(self) -> None:
         """Count a new connection in; ``ServerBusy`` when there is no room for it."""
         if self.drain_started.is_set():
-            raise ServerBusy("Server is shutting down. Try again later.")
+            raise ServerBusy(SHUTTING_DOWN)
         if self._active >= self.settings.server.max_sessions:
             raise ServerBusy(
                 f"Server is at its limit of {self.settings.server.max_sessions} sessions."

@@ -26,6 +26,7 @@ from stt.errors import (
     ServerBusy,
     SttError,
     TimeoutMessage,
+    TooManyErrors,
     Unauthorized,
 )
 from stt.protocol import ClientMessage, MessageIds, SessionOptions
@@ -34,8 +35,14 @@ from stt.transcripts import TranscriptAssembler
 #: WebSocket close codes the server uses.
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
+
+
+SHUTTING_DOWN = "Server is shutting down. Try again later."
+#: Refused messages a session may send before it is closed (each one costs a reply).
+MAX_ERRORS = 50
 
 
 class Phase(enum.Enum):
@@ -104,6 +111,7 @@ class SessionProtocol:
         self._speaker = False
         self._draining = False
         self._final_sent = False
+        self._errors = 0
         self.phase = Phase.AWAITING_WELCOME
 
     # -- what the client sent --------------------------------------------------
@@ -199,7 +207,7 @@ class SessionProtocol:
         if self.phase is Phase.CLOSED:
             return []
         if self.phase is Phase.AWAITING_WELCOME:
-            return self.fail(ServerBusy("Server is shutting down. Try again later."))
+            return self.fail(ServerBusy(SHUTTING_DOWN))
         if self._final_sent:
             return [self._going_away()]
         self._draining = True
@@ -231,6 +239,9 @@ class SessionProtocol:
         """The error message, and a close if the error ends the session."""
         if self.phase is Phase.CLOSED:
             return []
+        self._errors += 1
+        if self._errors > MAX_ERRORS and not error.closes_session:
+            error = TooManyErrors(f"{MAX_ERRORS} refused messages: closing. Last: {error.message}")
         actions: list[Action] = [Send(protocol.error_message(self._ids.next(), error))]
         if error.closes_session:
             self.phase = Phase.CLOSED
@@ -248,6 +259,8 @@ class SessionProtocol:
 def _close_code(error: SttError) -> int:
     if isinstance(error, TimeoutMessage | ServerBusy):
         return CLOSE_TRY_AGAIN_LATER
+    if isinstance(error, TooManyErrors):
+        return CLOSE_POLICY_VIOLATION
     if error.code >= 500 and error.name != "ChunkProcessorError":
         return CLOSE_INTERNAL_ERROR
     return CLOSE_NORMAL

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionRejected, DisconnectionTimeout, open_websocket_url
+from trio_websocket import (
+    ConnectionRejected,
+    DisconnectionTimeout,
+    open_websocket_url,
+    wrap_client_stream,
+)
 
 from stt.auth import hash_token, token_matches
 from stt.client import ServerError, SttClient
@@ -342,3 +349,31 @@ def test_token_command_prints_a_hash_the_server_accepts():
     assert len(token) >= 32 and token not in stored
     assert token_matches(token, stored)
     assert not token_matches(token + "x", stored)
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_counted_out(tmp_path):
+    running = RunningServer(write_settings(tmp_path, timeout_s=2))
+    try:
+        target = urlsplit(running.ws_url)
+        sock = trio.socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        await sock.connect((target.hostname, target.port))
+        stream = trio.SocketStream(sock)
+        async with trio.open_nursery() as nursery:
+            websocket = await wrap_client_stream(nursery, stream, target.hostname, "/socket")
+            await send(websocket, welcome(model="test-engine"))
+            # Every 2-byte frame makes a new partial; none of them is ever read.
+            with trio.move_on_after(4):
+                while True:
+                    await websocket.send_message(b"\0\0")
+            await stream.aclose()
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(15):
+            while "sepia_stt_active_sessions 0.0" not in (await get(running, "/metrics")).text:
+                await trio.sleep(0.2)
+        # Whether the socket buffers filled first (send timeout) or the client went quiet
+        # first (idle timeout), the session ended by itself.
+        log = "".join(running.log)
+        assert "closed: client not reading" in log or "closed: TimeoutMessage" in log
+    finally:
+        running.stop()

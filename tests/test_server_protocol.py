@@ -386,3 +386,31 @@ async def test_cors_allows_configured_origins(server):
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         response = await http.get("/settings", headers={"Origin": "http://app.example"})
     assert response.headers["access-control-allow-origin"] == "http://app.example"
+
+
+async def test_errors_keep_their_place_behind_earlier_messages(server):
+    """An error for a late frame must not overtake the ack, the response or the final."""
+    async with raw_socket(server) as websocket:
+        await send(websocket, welcome(model="test-engine"))
+        await send(websocket, silence(0.1))
+        await send(websocket, {"type": "audioend", "msg_id": 2})
+        await send(websocket, silence(0.1))
+        kinds = []
+        while not kinds or kinds[-1] != "error":
+            message = await receive(websocket)
+            kinds.append("final" if message.get("isFinal") else message["type"])
+    assert kinds[0] == "welcome"
+    assert kinds[-3:] == ["response", "final", "error"]
+
+
+async def test_a_client_that_only_sends_refused_messages_is_cut_off(server):
+    async with raw_socket(server) as websocket:
+        for _ in range(60):
+            await send(websocket, "not json")
+        names = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                names.append((await receive(websocket))["name"])
+    assert names[:50] == ["InvalidMessage"] * 50
+    assert names[50] == "TooManyErrors"
+    assert closed.value.reason.code == 1008

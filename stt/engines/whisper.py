@@ -81,8 +81,8 @@ PROMPT_SEPARATOR = ", "
 #: Characters of committed text carried as prompt into the rest of a split utterance.
 CONTEXT_CHARS = 200
 ENGLISH = "en"
-#: Confidence of a final that heard nothing.
-EMPTY_CONFIDENCE = 0.0
+#: Confidence of a final that heard nothing: unknown, as the protocol writes it.
+EMPTY_CONFIDENCE = -1.0
 
 
 def packaged_tiny_en_path() -> Path | None:
@@ -208,7 +208,7 @@ class WhisperRecognizer(Recognizer):
     def finish(self) -> Hypothesis:
         utterance = self._utterance
         if utterance is None:
-            return Hypothesis("", is_final=True, confidence=EMPTY_CONFIDENCE, alternatives=())
+            return Hypothesis("", is_final=True, confidence=EMPTY_CONFIDENCE)
         utterance.append(self._vad.take_pending())
         self._utterance = None
         return self._final(utterance)
@@ -297,7 +297,7 @@ class WhisperRecognizer(Recognizer):
             is_final=True,
             confidence=EMPTY_CONFIDENCE if confidence is None or not words else confidence,
             words=tuple(words) if self._return_words else (),
-            alternatives=(),
+            # One hypothesis only (no n-best): the key is left out, as Vosk does then.
         )
 
     def _decode(
