@@ -93,8 +93,6 @@ class SessionOptions:
     optimize_final: bool = False
     #: ``interimResults: false`` suppresses partials (our decision 7).
     interim_results: bool = True
-    #: True when the client gave ``samplerate``; else a WAV header may tell it.
-    sample_rate_given: bool = False
     recognition: RecognitionOptions = field(default_factory=RecognitionOptions)
 
 
@@ -128,7 +126,6 @@ def parse_welcome_options(data: Mapping[str, Any] | None) -> SessionOptions:
         continuous=_flag(data, "continuous", False),
         optimize_final=_flag(data, "optimizeFinalResult", False),
         interim_results=_flag(data, "interimResults", True),
-        sample_rate_given=bool(sample_rate),
         recognition=recognition,
     )
 

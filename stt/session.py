@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stt import protocol
-from stt.audio import PcmFramer
+from stt.audio import PcmFramer, WavFormat
 from stt.engines.base import Hypothesis
 from stt.errors import (
     InvalidMessage,
@@ -112,6 +112,7 @@ class SessionProtocol:
         self._draining = False
         self._final_sent = False
         self._errors = 0
+        self._sample_rate = 16000.0
         self.phase = Phase.AWAITING_WELCOME
 
     # -- what the client sent --------------------------------------------------
@@ -142,14 +143,22 @@ class SessionProtocol:
                 )
             )
         self._last_activity = now
+        header_seen = self._framer.wav_format is not None
         pcm = self._framer.feed(data)
-        return [Decode(pcm)] if pcm else []
+        actions: list[Action] = [Decode(pcm)] if pcm else []
+        wav_format = self._framer.wav_format
+        if wav_format is not None and not header_seen:
+            problem = wav_format_problem(wav_format, self._sample_rate)
+            if problem:
+                return self.fail(InvalidMessage(problem)) + actions
+        return actions
 
     def _handle(self, message: ClientMessage) -> list[Action]:
         if message.type == "welcome":
             if self.phase is not Phase.AWAITING_WELCOME:
                 raise NotPossible("Multiple 'welcome' messages are not supported.")
             options = protocol.parse_welcome_options(message.data)
+            self._sample_rate = options.recognition.sample_rate
             self.phase = Phase.STREAMING
             return [OpenRecognizer(message, options)]
         if self.phase is Phase.AWAITING_WELCOME:
@@ -264,3 +273,21 @@ def _close_code(error: SttError) -> int:
     if error.code >= 500 and error.name != "ChunkProcessorError":
         return CLOSE_INTERNAL_ERROR
     return CLOSE_NORMAL
+
+
+def wav_format_problem(wav_format: WavFormat, sample_rate: float) -> str | None:
+    """Why a stream's WAV header does not fit the session, if it does not.
+
+    The audio is still decoded (the client may know better), but the client is told.
+    """
+    if wav_format.channels != 1 or wav_format.bits_per_sample != 16:
+        return (
+            f"The WAV header says {wav_format.channels} channel(s) of {wav_format.bits_per_sample}"
+            "-bit audio: only 16-bit mono PCM is understood."
+        )
+    if wav_format.sample_rate != sample_rate:
+        return (
+            f"The WAV header says {wav_format.sample_rate} Hz but the session expects "
+            f"{sample_rate:g} Hz: give 'samplerate' in the welcome."
+        )
+    return None

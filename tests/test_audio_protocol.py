@@ -271,7 +271,6 @@ def test_welcome_defaults():
         assert (options.language, options.model, options.task) == (None, None, None)
         assert (options.continuous, options.optimize_final) == (False, False)
         assert options.interim_results is True
-        assert options.sample_rate_given is False
         assert options.recognition.sample_rate == 16000.0
         assert options.recognition.alternatives == 1
 
@@ -292,7 +291,6 @@ def test_the_js_class_welcome_is_read():
     assert options.language == "en-US"
     assert (options.model, options.task) == (None, None)
     assert options.optimize_final is True
-    assert options.sample_rate_given is True
     assert options.recognition.extra == {}
 
 
@@ -318,19 +316,18 @@ def test_the_language_is_normalized_for_the_session_and_the_engine():
 
 
 @pytest.mark.parametrize(
-    ("data", "expected_rate", "given"),
+    ("data", "expected_rate"),
     [
-        ({"samplerate": 8000}, 8000.0, True),
-        ({"samplerate": 44100.0}, 44100.0, True),
-        ({"samplerate": 0}, 16000.0, False),
-        ({"samplerate": None}, 16000.0, False),
-        ({"samplerate": False}, 16000.0, False),
+        ({"samplerate": 8000}, 8000.0),
+        ({"samplerate": 44100.0}, 44100.0),
+        ({"samplerate": 0}, 16000.0),
+        ({"samplerate": None}, 16000.0),
+        ({"samplerate": False}, 16000.0),
     ],
 )
-def test_samplerate(data, expected_rate, given):
+def test_samplerate(data, expected_rate):
     options = parse_welcome_options(data)
     assert options.recognition.sample_rate == expected_rate
-    assert options.sample_rate_given is given
 
 
 @pytest.mark.parametrize(

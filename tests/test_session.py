@@ -714,3 +714,38 @@ def test_non_ascii_tokens_compare_fine():
     auth = Authenticator(AuthSettings(common_token=None, user_tokens={"jürgen": "schlüssel"}))
     assert auth.check("jürgen", "schlüssel") is True
     assert auth.check("jürgen", "schlussel") is False
+
+
+def _wav_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
+    block = channels * bits // 8
+    return (
+        b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits)
+        + b"data" + struct.pack("<I", 0)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("header", "complaint"),
+    [
+        (_wav_header(8000), "8000 Hz"),
+        (_wav_header(16000, channels=2), "2 channel(s)"),
+        (_wav_header(16000, bits=8), "8-bit"),
+    ],
+)
+def test_a_wav_header_that_does_not_fit_the_session_is_reported_once(header, complaint):
+    session = SessionProtocol(MessageIds(), timeout_s=10, now=0.0)
+    session.receive_text(json.dumps({"type": "welcome", "msg_id": 1, "data": {}}), 0.0)
+    actions = session.receive_bytes(header + b"\0\0" * 10, 0.1)
+    [error] = [a.message for a in actions if isinstance(a, Send)]
+    assert (error["code"], error["name"]) == (400, "InvalidMessage")
+    assert complaint in error["message"]
+    # The audio still goes to the engine, and the complaint is not repeated.
+    assert [a for a in actions if isinstance(a, Decode)] == [Decode(b"\0\0" * 10)]
+    assert session.receive_bytes(b"\0\0", 0.2) == [Decode(b"\0\0")]
+
+
+def test_a_wav_header_that_fits_is_skipped_quietly():
+    session = SessionProtocol(MessageIds(), timeout_s=10, now=0.0)
+    session.receive_text(json.dumps({"type": "welcome", "msg_id": 1, "data": {}}), 0.0)
+    assert session.receive_bytes(_wav_header(16000) + b"\1\2", 0.1) == [Decode(b"\1\2")]
