@@ -37,6 +37,7 @@ from stt.errors import (
     ServerBusy,
     SttError,
 )
+from stt.memory import trim_heap
 from stt.service import SpeechService
 from stt.session import (
     CLOSE_GOING_AWAY,
@@ -401,7 +402,7 @@ class Connection:
     async def _release_recognizer(self) -> None:
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is not None:
-            await trio.to_thread.run_sync(recognizer.close)
+            await trio.to_thread.run_sync(_close_and_trim, recognizer)
 
 
 def _is_final(message: Mapping[str, Any]) -> bool:
@@ -412,3 +413,9 @@ def _timed(call: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     """Run in the worker thread, so the time does not include waiting for a thread."""
     started = time.perf_counter()
     return call(*args), time.perf_counter() - started
+
+
+def _close_and_trim(recognizer: Recognizer) -> None:
+    """Free the engine's decoder, then hand the freed memory back to the system."""
+    recognizer.close()
+    trim_heap()

@@ -8,6 +8,7 @@ sessions decode in parallel worker threads.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,12 @@ from stt.engines.base import (
 from stt.models import ModelSpec
 
 #: Audio goes to Kaldi in pieces of exactly this many seconds, whatever the
-#: client's frame sizes: an endpoint inside a large frame is seen where it
-#: happens, and the transcript does not depend on how the network split the
-#: stream.
+#: client's frame sizes, so an endpoint inside a large frame is seen where it
+#: happens.  (Vosk's words still vary a little from recognizer to recognizer for
+#: the same audio: the tests check structure and timing, not exact words.)
 FEED_SECONDS = 0.1
+#: The rate nearly every client sends; a spare recognizer for it is made at start.
+DEFAULT_SAMPLE_RATE = 16000.0
 
 #: Kaldi's own log (model loading details) only with ``log_level = debug``.
 _LOG_LEVELS = {"debug": 0}
@@ -65,7 +68,7 @@ class VoskRecognizer(Recognizer):
                 partial_pending = False
             else:
                 partial_pending = True
-        if partial_pending:
+        if partial_pending:  # one partial per call: only the newest is worth sending
             partial = json.loads(self._recognizer.PartialResult())
             results.append(Hypothesis(partial.get("partial", ""), is_final=False))
         return results
@@ -114,12 +117,49 @@ def _words(entries: Any) -> tuple[Word, ...]:
     )
 
 
+class SpareRecognizers:
+    """Fresh Kaldi recognizers made ahead of time, one per sample rate in use.
+
+    Making one composes the decoding graph (about 50 ms of CPU with a runtime-graph
+    model), which would otherwise sit between a client's welcome and its ack.  A spare
+    is handed out at once and the next one is made in the background.
+    """
+
+    def __init__(self, model: vosk.Model) -> None:
+        self._model = model
+        self._spares: dict[float, vosk.KaldiRecognizer] = {}
+        self._making: set[float] = set()
+        self._lock = threading.Lock()
+
+    def take(self, sample_rate: float) -> vosk.KaldiRecognizer:
+        with self._lock:
+            recognizer = self._spares.pop(sample_rate, None)
+        self.prepare(sample_rate)
+        return recognizer or vosk.KaldiRecognizer(self._model, sample_rate)
+
+    def prepare(self, sample_rate: float) -> None:
+        """Make a spare for this rate in a background thread, unless one is there or coming."""
+        with self._lock:
+            if sample_rate in self._spares or sample_rate in self._making:
+                return
+            self._making.add(sample_rate)
+        threading.Thread(target=self._make, args=(sample_rate,), daemon=True).start()
+
+    def _make(self, sample_rate: float) -> None:
+        recognizer = vosk.KaldiRecognizer(self._model, sample_rate)
+        with self._lock:
+            self._spares[sample_rate] = recognizer
+            self._making.discard(sample_rate)
+
+
 class VoskModel(LoadedModel):
     def __init__(self, spec: ModelSpec, model: vosk.Model, speaker: vosk.SpkModel | None) -> None:
         super().__init__(spec)
         self._model = model
         self._speaker = speaker
         self._grammar = supports_runtime_grammar(spec.path)
+        self._spares = SpareRecognizers(model)
+        self._spares.prepare(DEFAULT_SAMPLE_RATE)
 
     def create_recognizer(self, options: RecognitionOptions) -> Recognizer:
         effective = self.effective_options(options)
@@ -127,7 +167,7 @@ class VoskModel(LoadedModel):
             grammar = json.dumps(effective["phrases"], ensure_ascii=False)
             recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate, grammar)
         else:
-            recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate)
+            recognizer = self._spares.take(options.sample_rate)
         recognizer.SetWords(options.words)
         if options.alternatives > 0:
             recognizer.SetMaxAlternatives(options.alternatives)
