@@ -25,6 +25,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Load benchmark: the server against the engines in-process (benchmarks/README.md)."""
+    install_with_models(session, "test", "bench")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
 def soak(session: nox.Session) -> None:
     """A bounded soak against a server you started: ``nox -s soak -- --url URL``."""
     install_with_models(session, "test")

@@ -326,6 +326,17 @@ class Connection:
         client_id = request.welcome.client_id or ""
         service.admit_user(client_id)
         self._user = client_id
+        self._engine = plan.model.spec.engine
+        self._bytes_per_second = 2 * plan.recognition.sample_rate
+        self._budget.limit = int(
+            service.settings.server.max_buffered_audio_s * self._bytes_per_second
+        )
+        log.info("session %s: options %s", self._session_id, plan.info["options"])
+        # The ack goes out first: making a recognizer can take a while (Vosk composes its
+        # graph), and the client's audio queues up meanwhile, to be decoded in order.
+        await self._queue_outgoing(
+            self._protocol.recognizer_opened(request, plan.info, plan.effective)
+        )
         try:
             self._recognizer = await trio.to_thread.run_sync(
                 plan.model.create_recognizer, plan.recognition
@@ -333,13 +344,7 @@ class Connection:
         except Exception as error:
             log.exception("session %s: recognizer failed", self._session_id)
             raise ChunkProcessorError(f"Failed to create processor: {error}") from error
-        self._engine = plan.model.spec.engine
-        self._bytes_per_second = 2 * plan.recognition.sample_rate
-        self._budget.limit = int(
-            service.settings.server.max_buffered_audio_s * self._bytes_per_second
-        )
-        log.info("session %s: options %s", self._session_id, plan.info["options"])
-        return self._protocol.recognizer_opened(request, plan.info, plan.effective)
+        return []
 
     async def _authenticate(self, request: OpenRecognizer) -> None:
         """Check the token (in a thread: hashed tokens cost a key derivation); throttle failures."""
