@@ -38,7 +38,7 @@ from stt.errors import (
     SttError,
 )
 from stt.memory import trim_heap
-from stt.service import SpeechService
+from stt.service import SessionPlan, SpeechService
 from stt.session import (
     CLOSE_GOING_AWAY,
     SHUTTING_DOWN,
@@ -122,6 +122,7 @@ class Connection:
         self._budget = AudioBudget(int(server.max_buffered_audio_s * self._bytes_per_second))
         #: Seconds a send may take before the client counts as gone (it does not read).
         self._send_timeout_s = server.timeout_s
+        self._plan: SessionPlan | None = None
         self._recognizer: Recognizer | None = None
         self._engine = ""
         self._lookahead: Work | None = None
@@ -332,19 +333,23 @@ class Connection:
             service.settings.server.max_buffered_audio_s * self._bytes_per_second
         )
         log.info("session %s: options %s", self._session_id, plan.info["options"])
-        # The ack goes out first: making a recognizer can take a while (Vosk composes its
-        # graph), and the client's audio queues up meanwhile, to be decoded in order.
-        await self._queue_outgoing(
-            self._protocol.recognizer_opened(request, plan.info, plan.effective)
-        )
-        try:
-            self._recognizer = await trio.to_thread.run_sync(
-                plan.model.create_recognizer, plan.recognition
-            )
-        except Exception as error:
-            log.exception("session %s: recognizer failed", self._session_id)
-            raise ChunkProcessorError(f"Failed to create processor: {error}") from error
-        return []
+        # The recognizer is made when the first audio needs it: making one can take a
+        # while (Vosk composes its graph), the ack need not wait for that, and a client
+        # that leaves without sending audio never costs one.
+        self._plan = plan
+        return self._protocol.recognizer_opened(request, plan.info, plan.effective)
+
+    async def _ready_recognizer(self) -> Recognizer:
+        if self._recognizer is None:
+            assert self._plan is not None, "audio before the welcome was accepted"
+            try:
+                self._recognizer = await trio.to_thread.run_sync(
+                    self._plan.model.create_recognizer, self._plan.recognition
+                )
+            except Exception as error:
+                log.exception("session %s: recognizer failed", self._session_id)
+                raise ChunkProcessorError(f"Failed to create processor: {error}") from error
+        return self._recognizer
 
     async def _authenticate(self, request: OpenRecognizer) -> None:
         """Check the token (in a thread: hashed tokens cost a key derivation); throttle failures."""
@@ -376,7 +381,7 @@ class Connection:
         raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 
     async def _decode(self, pcm: bytes) -> list[Action]:
-        recognizer = self._opened_recognizer()
+        recognizer = await self._ready_recognizer()
         try:
             hypotheses, decode_s = await self._in_thread(_timed, recognizer.accept_audio, pcm)
         finally:
@@ -388,13 +393,9 @@ class Connection:
         return self._protocol.results(hypotheses)
 
     async def _end_audio(self, msg_id: int) -> list[Action]:
-        recognizer = self._opened_recognizer()
+        recognizer = await self._ready_recognizer()
         last = await self._in_thread(recognizer.finish)
         return self._protocol.audio_ended(msg_id, last)
-
-    def _opened_recognizer(self) -> Recognizer:
-        assert self._recognizer is not None, "audio before the recognizer was opened"
-        return self._recognizer
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         """An engine call in a worker thread, within the server's decode limit."""

@@ -7,7 +7,9 @@ sessions decode in parallel worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ from stt.models import ModelSpec
 FEED_SECONDS = 0.1
 #: The rate nearly every client sends; a spare recognizer for it is made at start.
 DEFAULT_SAMPLE_RATE = 16000.0
+#: How much the thread that makes spare recognizers steps back for everything else.
+SPARE_NICENESS = 10
 
 #: Kaldi's own log (model loading details) only with ``log_level = debug``.
 _LOG_LEVELS = {"debug": 0}
@@ -146,6 +150,10 @@ class SpareRecognizers:
         threading.Thread(target=self._make, args=(sample_rate,), daemon=True).start()
 
     def _make(self, sample_rate: float) -> None:
+        # Spares are for later: they must not take CPU from decoding or the event loop.
+        # (On Linux, priority is per thread: this lowers only the spare-making thread.)
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICENESS)
         recognizer = vosk.KaldiRecognizer(self._model, sample_rate)
         with self._lock:
             self._spares[sample_rate] = recognizer
