@@ -13,6 +13,7 @@ the cost per decode never grows with the utterance.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import os
 import time
@@ -31,6 +32,7 @@ from stt.engines.base import (
     PHRASE_LIST,
     WORDS_TS,
     Engine,
+    EngineConfig,
     Hypothesis,
     LoadedModel,
     RecognitionOptions,
@@ -98,6 +100,12 @@ class WhisperEngine(Engine):
     """Whisper on CPU through faster-whisper, int8."""
 
     name = "whisper"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        # faster-whisper logs every decode at INFO: partials alone are one a second per stream.
+        if config.log_level != "debug":
+            logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
     def features(self) -> list[str]:
         # No n-best: faster-whisper returns one hypothesis per segment.
