@@ -372,7 +372,7 @@ def _parse_models(
     ``untagged_engine`` (the file's own engine when ``-e dynamic`` overrides it)."""
     if not parser.has_section("asr_models"):
         raise SettingsError("section [asr_models] is missing")
-    base = _resolve(base_dir, _get(parser, "asr_models", "base_folder", "."))
+    base = _models_dir(parser, base_dir)
     models: list[ModelSpec] = []
     for index, entry in _numbered(parser, "asr_models").items():
         spec = _model_spec(index, entry, base, engine, untagged_engine)

