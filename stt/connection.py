@@ -344,7 +344,9 @@ class Connection:
             assert self._plan is not None, "audio before the welcome was accepted"
             try:
                 self._recognizer = await trio.to_thread.run_sync(
-                    self._plan.model.create_recognizer, self._plan.recognition
+                    self._plan.model.create_recognizer,
+                    self._plan.recognition,
+                    limiter=self._service.engine_limiter,
                 )
             except Exception as error:
                 log.exception("session %s: recognizer failed", self._session_id)
@@ -398,9 +400,9 @@ class Connection:
         return self._protocol.audio_ended(msg_id, last)
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
-        """An engine call in a worker thread, within the server's decode limit."""
+        """An engine call in a worker thread, within the server's engine limit."""
         try:
-            return await trio.to_thread.run_sync(call, *args, limiter=self._service.decode_limiter)
+            return await trio.to_thread.run_sync(call, *args, limiter=self._service.engine_limiter)
         except Exception as error:
             log.exception("session %s: engine failed", self._session_id)
             raise AsrEngineError(f"{type(error).__name__}: {error}") from error
@@ -408,7 +410,9 @@ class Connection:
     async def _release_recognizer(self) -> None:
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is not None:
-            await trio.to_thread.run_sync(_close_and_trim, recognizer)
+            await trio.to_thread.run_sync(
+                _close_and_trim, recognizer, limiter=self._service.engine_limiter
+            )
 
 
 def _is_final(message: Mapping[str, Any]) -> bool:

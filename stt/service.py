@@ -31,8 +31,9 @@ class SpeechService:
         self.ids = MessageIds()
         self.authenticator = Authenticator(settings.auth)
         threads = settings.server.decode_threads or os.cpu_count() or 1
-        #: Decodes beyond the core count only add latency; sessions queue here instead.
-        self.decode_limiter = trio.CapacityLimiter(threads)
+        #: Engine work (making, feeding and freeing recognizers) beyond the core count only
+        #: adds latency, and every extra thread keeps its own malloc arena: sessions queue here.
+        self.engine_limiter = trio.CapacityLimiter(threads)
         #: Hashed tokens cost a key derivation each: a burst of welcomes must not starve decoding.
         self.auth_limiter = trio.CapacityLimiter(1)
         config = EngineConfig(
