@@ -6,7 +6,9 @@
 * :func:`ceiling_run` decodes N streams round-robin on T threads, in chunks as
   large as the server joins queued frames to: the most audio per second the
   engine can decode on this machine.  The server's throughput is reported as a
-  ratio of it.
+  ratio of it.  Each stream's recognizer is made when its first chunk comes, in
+  the timed run, as the server makes a session's recognizer at its first audio:
+  both sides do the same engine work.
 
 ``python -m benchmarks.ceiling --engine vosk -n 4`` runs both alone.
 """
@@ -21,6 +23,7 @@ import queue
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,12 +110,11 @@ def ceiling_run(
     pid = os.getpid()
     release_free_memory()
     rss_before = rss_mb(pid)
-    recognizers = [model.create_recognizer(options) for _ in range(sessions)]
     chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)]
     with RssSampler(pid) as rss, CpuMeter(pid) as cpu:
-        finish_s = decode_round_robin(recognizers, chunks, threads)
-    for recognizer in recognizers:
-        recognizer.close()
+        finish_s = decode_round_robin(
+            lambda: model.create_recognizer(options), sessions, chunks, threads
+        )
     return CeilingResult(
         sessions=sessions,
         threads=threads,
@@ -137,19 +139,20 @@ def release_free_memory() -> None:
 
 
 def decode_round_robin(
-    recognizers: list[Recognizer], chunks: list[bytes], threads: int
+    make_recognizer: Callable[[], Recognizer], streams: int, chunks: list[bytes], threads: int
 ) -> list[float]:
-    """Every recognizer gets every chunk, then ``finish()``; returns the finish durations.
+    """Every stream gets a recognizer, every chunk, then ``finish()``; returns finish durations.
 
-    One FIFO queue of (recognizer, next chunk) items: a recognizer goes to the back
-    after each chunk, so all streams advance together, as the server's fair
-    decode limiter makes them.
+    One FIFO queue of (stream, next chunk) items: a stream goes to the back after
+    each chunk, so all streams advance together, as the server's fair engine
+    limiter makes them.
     """
     work: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
-    for index in range(len(recognizers)):
+    for index in range(streams):
         work.put((index, 0))
-    finish_s = [0.0] * len(recognizers)
-    unfinished = len(recognizers)
+    recognizers: list[Recognizer | None] = [None] * streams
+    finish_s = [0.0] * streams
+    unfinished = streams
     lock = threading.Lock()
 
     def stop_workers() -> None:
@@ -161,13 +164,16 @@ def decode_round_robin(
         try:
             while (item := work.get()) is not None:
                 index, chunk = item
+                recognizer = recognizers[index] or make_recognizer()
+                recognizers[index] = recognizer
                 if chunk < len(chunks):
-                    recognizers[index].accept_audio(chunks[chunk])
+                    recognizer.accept_audio(chunks[chunk])
                     work.put((index, chunk + 1))
                     continue
                 started = time.perf_counter()
-                recognizers[index].finish()
+                recognizer.finish()
                 finish_s[index] = time.perf_counter() - started
+                recognizer.close()
                 with lock:
                     unfinished -= 1
                     if unfinished == 0:

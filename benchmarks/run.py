@@ -7,8 +7,9 @@
 For each engine: decode the audio in-process once frame by frame (the
 reference the lag is measured against), start the server with only that model,
 warm it up, time 20 welcomes on the idle server, then for each N run the
-ceiling, the server at max pace and the server at realtime pace, measuring the
-server's RSS and CPU and how busy the rest of the machine was.  Writes
+ceiling and the server at max pace back to back (three pairs: the median
+ratio counts) and the server at realtime pace, measuring the server's RSS and
+CPU and how busy the rest of the machine was.  Writes
 ``results/<engine>.json`` and ``.png`` and prints the README table and the
 target checks.
 """
@@ -43,6 +44,8 @@ from tests.server import REPO, RunningServer
 
 SESSIONS = (1, 2, 3, 4, 8, 16)
 QUICK_SESSIONS = (1, 2)
+#: Ceiling and max-pace runs per N: the throughput ratio of one pair varies by a few %.
+REPEATS = 3
 IDLE_ACKS = 20
 WARM_UP_S = 2.0
 #: Wait after a run before reading the server's RSS: sessions release their recognizers.
@@ -56,17 +59,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 1, 2 and short audio")
     parser.add_argument("--sessions", help="comma-separated session counts, e.g. 1,4")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"(ceiling, max pace) pairs per N; the median counts (default {REPEATS}, quick 1)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--check", action="store_true", help="exit 1 if a Vosk target is missed")
     args = parser.parse_args()
     sessions = QUICK_SESSIONS if args.quick else SESSIONS
     if args.sessions:
         sessions = tuple(int(n) for n in args.sessions.split(","))
+    repeats = args.repeats or (1 if args.quick else REPEATS)
     engines = sorted(MODELS) if args.engine == "all" else [args.engine]
     args.out.mkdir(parents=True, exist_ok=True)
     missed = False
     for engine in engines:
-        result = bench_engine(MODELS[engine], sessions, threads=args.threads, quick=args.quick)
+        result = bench_engine(
+            MODELS[engine], sessions, threads=args.threads, repeats=repeats, quick=args.quick
+        )
         stem = f"{engine}-quick" if args.quick else engine
         (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
         plot(result, args.out / f"{stem}.png")
@@ -84,7 +95,7 @@ def main() -> None:
 
 
 def bench_engine(
-    model: BenchModel, sessions: tuple[int, ...], *, threads: int, quick: bool
+    model: BenchModel, sessions: tuple[int, ...], *, threads: int, repeats: int, quick: bool
 ) -> dict[str, Any]:
     pcm = speech_for(model.engine, quick=quick)
     with tempfile.TemporaryDirectory() as folder:
@@ -95,7 +106,9 @@ def bench_engine(
         reference = reference_run(loaded, pcm, options)
         server = RunningServer(settings)
         try:
-            result = sweep(server, model, loaded, options, pcm, reference, sessions, threads)
+            result = sweep(
+                server, model, loaded, options, pcm, reference, sessions, threads, repeats
+            )
         finally:
             server.stop()
     result |= {
@@ -103,6 +116,7 @@ def bench_engine(
         "model": model.name,
         "audio_s": seconds(pcm),
         "threads": threads,
+        "repeats": repeats,
         "quick": quick,
         "reference": {
             "final_positions_s": reference.final_positions_s,
@@ -125,6 +139,7 @@ def sweep(
     reference: Reference,
     sessions: tuple[int, ...],
     threads: int,
+    repeats: int,
 ) -> dict[str, Any]:
     url, pid = server.http_url, server.process.pid
     welcome = {"model": model.name}
@@ -138,17 +153,30 @@ def sweep(
     rss_start = rss_mb(pid)
     points = []
     for count in sessions:
-        print(f"{model.name}: N={count}: ceiling, max pace, realtime", flush=True)
-        ceiling = ceiling_run(loaded, pcm, options, sessions=count, threads=threads)
-        fast = report.load_figures(*measured_load(url, pid, pcm, count, None, welcome), reference)
-        fast["throughput_ratio"] = fast["throughput"] / ceiling.throughput
+        print(f"{model.name}: N={count}: {repeats} x (ceiling, max pace), realtime", flush=True)
+        pairs = []
+        for _ in range(repeats):
+            ceiling = report.ceiling_figures(
+                ceiling_run(loaded, pcm, options, sessions=count, threads=threads)
+            )
+            fast = report.load_figures(
+                *measured_load(url, pid, pcm, count, None, welcome), reference
+            )
+            fast["throughput_ratio"] = fast["throughput"] / ceiling["throughput"]
+            pairs.append((ceiling, fast))
+        # The machine's speed drifts between runs (other tenants of the host): each pair
+        # runs back to back, and the pair with the median ratio (the lower one of an
+        # even count) stands for this N.
+        pairs.sort(key=lambda pair: pair[1]["throughput_ratio"])
+        ceiling, fast = pairs[(len(pairs) - 1) // 2]
+        fast["throughput_ratios"] = [pair[1]["throughput_ratio"] for pair in pairs]
         realtime = report.load_figures(
             *measured_load(url, pid, pcm, count, 1.0, welcome), reference
         )
         points.append(
             {
                 "sessions": count,
-                "ceiling": report.ceiling_figures(ceiling),
+                "ceiling": ceiling,
                 "max_pace": fast,
                 "realtime": realtime,
             }
