@@ -2,7 +2,8 @@
 
 The model (and the optional speaker model) is loaded once; each session gets a
 ``KaldiRecognizer``.  Vosk's C calls release the GIL, so recognizers of several
-sessions decode in parallel worker threads.
+sessions decode in parallel worker threads.  A finished session's recognizer is
+kept warm for the next one (:class:`RecognizerPool`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +40,14 @@ from stt.models import ModelSpec
 #: happens.  (Vosk's words still vary a little from recognizer to recognizer for
 #: the same audio: the tests check structure and timing, not exact words.)
 FEED_SECONDS = 0.1
-#: The rate nearly every client sends; a spare recognizer for it is made at start.
+#: The rate nearly every client sends; a recognizer for it is made at start.
 DEFAULT_SAMPLE_RATE = 16000.0
-#: How much the thread that makes spare recognizers steps back for everything else.
+#: A reused recognizer is retired after this much audio: its graph cache grows with
+#: every new stretch of speech it decodes (about 180 MB after 100 s of varied
+#: speech with the Korean model), and Kaldi counts word times from its first audio
+#: in a 32-bit float, which must stay exact to well under a millisecond.
+MAX_REUSE_S = 600.0
+#: How much the thread that makes recognizers ahead of time steps back for everything else.
 SPARE_NICENESS = 10
 
 #: Kaldi's own log (model loading details) only with ``log_level = debug``.
@@ -54,16 +61,33 @@ def supports_runtime_grammar(model_path: Path) -> bool:
 
 
 class VoskRecognizer(Recognizer):
-    def __init__(self, recognizer: vosk.KaldiRecognizer, options: RecognitionOptions) -> None:
+    def __init__(
+        self,
+        recognizer: vosk.KaldiRecognizer,
+        options: RecognitionOptions,
+        *,
+        pool: RecognizerPool | None = None,
+        samples_before: int = 0,
+    ) -> None:
         self._recognizer = recognizer
         self._alternatives = options.alternatives
+        self._sample_rate = options.sample_rate
         self._piece_bytes = 2 * max(1, int(options.sample_rate * FEED_SECONDS))
         self._pending = b""
+        #: Where this recognizer goes back to after ``finish()``; None: not reusable.
+        self._pool = pool
+        #: Samples the Kaldi recognizer took in all its sessions: Kaldi's word times
+        #: count from its first one, this session's from its own start.
+        self._samples = samples_before
+        self._offset_s = samples_before / options.sample_rate
+        self._finished = False
 
     def accept_audio(self, pcm: bytes) -> list[Hypothesis]:
+        self._finished = False  # audio after the final starts a new utterance
         data = self._pending + pcm
         whole = len(data) - len(data) % self._piece_bytes
         self._pending = data[whole:]
+        self._samples += whole // 2
         results: list[Hypothesis] = []
         partial_pending = False
         for start in range(0, whole, self._piece_bytes):
@@ -80,11 +104,16 @@ class VoskRecognizer(Recognizer):
     def finish(self) -> Hypothesis:
         if self._pending:
             self._recognizer.AcceptWaveform(self._pending)
+            self._samples += len(self._pending) // 2
             self._pending = b""
+        self._finished = True
         return self._final(self._recognizer.FinalResult())
 
     def close(self) -> None:
-        self._recognizer = None  # type: ignore[assignment]  # frees the Kaldi decoder now
+        recognizer, self._recognizer = self._recognizer, None  # type: ignore[assignment]
+        if self._pool is not None and self._finished and recognizer is not None:
+            self._pool.give_back(self._sample_rate, recognizer, self._samples)
+        # Otherwise the Kaldi decoder is freed now, with the last reference to it.
 
     def _final(self, raw: str) -> Hypothesis:
         result = json.loads(raw)
@@ -94,7 +123,7 @@ class VoskRecognizer(Recognizer):
             return Hypothesis(
                 text=result.get("text", ""),
                 is_final=True,
-                words=_words(result.get("result", ())),
+                words=self._words(result.get("result", ())),
                 alternatives=(),
                 speaker_vector=speaker_vector,
             )
@@ -103,10 +132,12 @@ class VoskRecognizer(Recognizer):
             text=best.get("text", ""),
             is_final=True,
             confidence=float(best.get("confidence", -1)),
-            words=_words(best.get("result", ())),
+            words=self._words(best.get("result", ())),
             alternatives=tuple(
                 Alternative(
-                    o.get("text", ""), float(o.get("confidence", -1)), _words(o.get("result", ()))
+                    o.get("text", ""),
+                    float(o.get("confidence", -1)),
+                    self._words(o.get("result", ())),
                 )
                 for o in others
             )
@@ -114,50 +145,89 @@ class VoskRecognizer(Recognizer):
             speaker_vector=speaker_vector,
         )
 
+    def _words(self, entries: Any) -> tuple[Word, ...]:
+        """Kaldi's words with times from this session's start (ms precision, as Kaldi's)."""
+        offset = self._offset_s
+        return tuple(
+            Word(
+                e["word"],
+                round(float(e["start"]) - offset, 3),
+                round(float(e["end"]) - offset, 3),
+                e.get("conf"),
+            )
+            for e in entries
+        )
 
-def _words(entries: Any) -> tuple[Word, ...]:
-    return tuple(
-        Word(e["word"], float(e["start"]), float(e["end"]), e.get("conf")) for e in entries
-    )
+
+@dataclass(slots=True)
+class _Idle:
+    recognizer: vosk.KaldiRecognizer
+    #: Samples it took in earlier sessions (0: never used).
+    samples: int
 
 
-class SpareRecognizers:
-    """Fresh Kaldi recognizers made ahead of time, one per sample rate in use.
+class RecognizerPool:
+    """One idle Kaldi recognizer per sample rate: the last finished one, kept warm.
 
-    Making one composes the decoding graph (about 50 ms of CPU with a runtime-graph
-    model), which would otherwise sit between a client's welcome and its ack.  A spare
-    is handed out at once and the next one is made in the background.
+    A runtime-graph model (``HCLr.fst`` + ``Gr.fst``) composes its decoding graph
+    while it decodes, separately in each recognizer, and caches what it composed
+    (about 80 MB for the Korean model).  A fresh recognizer spends most of its
+    first minute of speech composing; a warm one decodes the same speech 3-7x
+    cheaper.  So the recognizer of a session that reached its final is cleaned up
+    (new features and decoder: nothing of that speaker carries over; the graph
+    cache stays) and handed to the next session.  One per rate bounds the memory
+    kept between sessions; sessions that overlap it start fresh, and then a fresh
+    one is made ahead of time in a background thread for the next overlapping
+    session (making one costs about 50 ms of CPU, which would otherwise delay that
+    session's first decode).
     """
 
     def __init__(self, model: vosk.Model) -> None:
         self._model = model
-        self._spares: dict[float, vosk.KaldiRecognizer] = {}
+        self._idle: dict[float, _Idle] = {}
         self._making: set[float] = set()
         self._lock = threading.Lock()
 
-    def take(self, sample_rate: float) -> vosk.KaldiRecognizer:
+    def take(self, sample_rate: float) -> tuple[vosk.KaldiRecognizer, int]:
+        """A recognizer and the samples it took before (for word times)."""
         with self._lock:
-            recognizer = self._spares.pop(sample_rate, None)
+            idle = self._idle.pop(sample_rate, None)
+        if idle is not None:
+            return idle.recognizer, idle.samples
+        # Sessions overlap: the next one may too, so one is made ahead for it.
         self.prepare(sample_rate)
-        return recognizer or vosk.KaldiRecognizer(self._model, sample_rate)
+        return vosk.KaldiRecognizer(self._model, sample_rate), 0
+
+    def give_back(self, sample_rate: float, recognizer: vosk.KaldiRecognizer, samples: int) -> None:
+        """Keep a finished recognizer for the next session, in place of a fresh one."""
+        if samples > MAX_REUSE_S * sample_rate:
+            return  # retired (word time precision): the next session starts fresh
+        # After FinalResult, the next (empty) input starts a new feature pipeline and
+        # decoder and frees the old ones: the memory of this session goes now.
+        recognizer.AcceptWaveform(b"")
+        with self._lock:
+            replaced = self._idle.get(sample_rate)
+            self._idle[sample_rate] = _Idle(recognizer, samples)
+        del replaced  # an older idle one is freed here, outside the lock
 
     def prepare(self, sample_rate: float) -> None:
-        """Make a spare for this rate in a background thread, unless one is there or coming."""
+        """Make a fresh recognizer for this rate in the background, unless one is idle or coming."""
         with self._lock:
-            if sample_rate in self._spares or sample_rate in self._making:
+            if sample_rate in self._idle or sample_rate in self._making:
                 return
             self._making.add(sample_rate)
         threading.Thread(target=self._make, args=(sample_rate,), daemon=True).start()
 
     def _make(self, sample_rate: float) -> None:
-        # Spares are for later: they must not take CPU from decoding or the event loop.
-        # (On Linux, priority is per thread: this lowers only the spare-making thread.)
+        # Made ahead of time: it must not take CPU from decoding or the event loop.
+        # (On Linux, priority is per thread: this lowers only this thread.)
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICENESS)
         recognizer = vosk.KaldiRecognizer(self._model, sample_rate)
         with self._lock:
-            self._spares[sample_rate] = recognizer
             self._making.discard(sample_rate)
+            # A warm one given back meanwhile is worth more: this one is dropped.
+            self._idle.setdefault(sample_rate, _Idle(recognizer, 0))
 
 
 class VoskModel(LoadedModel):
@@ -166,22 +236,25 @@ class VoskModel(LoadedModel):
         self._model = model
         self._speaker = speaker
         self._grammar = supports_runtime_grammar(spec.path)
-        self._spares = SpareRecognizers(model)
-        self._spares.prepare(DEFAULT_SAMPLE_RATE)
+        self._pool = RecognizerPool(model)
+        self._pool.prepare(DEFAULT_SAMPLE_RATE)
 
     def create_recognizer(self, options: RecognitionOptions) -> Recognizer:
         effective = self.effective_options(options)
-        if effective["phrases"]:
+        pool: RecognizerPool | None = None
+        samples_before = 0
+        if effective["phrases"]:  # its own graph: not shared with other sessions
             grammar = json.dumps(effective["phrases"], ensure_ascii=False)
             recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate, grammar)
-        else:
-            recognizer = self._spares.take(options.sample_rate)
-        recognizer.SetWords(options.words)
-        if options.alternatives > 0:
-            recognizer.SetMaxAlternatives(options.alternatives)
-        if effective["speaker"]:
+        elif effective["speaker"]:  # a speaker model cannot be taken off again
+            recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate)
             recognizer.SetSpkModel(self._speaker)
-        return VoskRecognizer(recognizer, options)
+        else:
+            recognizer, samples_before = self._pool.take(options.sample_rate)
+            pool = self._pool
+        recognizer.SetWords(options.words)
+        recognizer.SetMaxAlternatives(options.alternatives)
+        return VoskRecognizer(recognizer, options, pool=pool, samples_before=samples_before)
 
     def effective_options(self, options: RecognitionOptions) -> dict[str, Any]:
         return {
