@@ -11,6 +11,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from stt.app import create_app
+from stt.memory import limit_heap_arenas
 from stt.service import SpeechService
 from stt.settings import Settings
 
@@ -96,6 +97,8 @@ def run(settings: Settings) -> None:
     """Load the models (start-up errors surface here, before any socket), then serve."""
     warn_about_shipped_token(settings)
     service = SpeechService(settings)
+    # One arena for the event loop and one per engine thread (before any thread starts).
+    limit_heap_arenas(service.engine_threads + 1)
     service.load_models()
 
     async def main() -> None:

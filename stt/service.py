@@ -30,10 +30,11 @@ class SpeechService:
         self.catalog = ModelCatalog(settings.models)
         self.ids = MessageIds()
         self.authenticator = Authenticator(settings.auth)
-        threads = settings.server.decode_threads or os.cpu_count() or 1
+        #: Threads that run engine work at once: ``decode_threads``, or one per core.
+        self.engine_threads = settings.server.decode_threads or os.cpu_count() or 1
         #: Engine work (making, feeding and freeing recognizers) beyond the core count only
         #: adds latency, and every extra thread keeps its own malloc arena: sessions queue here.
-        self.engine_limiter = trio.CapacityLimiter(threads)
+        self.engine_limiter = trio.CapacityLimiter(self.engine_threads)
         #: Hashed tokens cost a key derivation each: a burst of welcomes must not starve decoding.
         self.auth_limiter = trio.CapacityLimiter(1)
         config = EngineConfig(
