@@ -47,6 +47,19 @@ def test_pool_hands_a_given_back_recognizer_to_the_next_taker(model: VoskModel) 
     assert other is not first
 
 
+def test_pool_keeps_the_recognizer_that_decoded_the_most_audio(model: VoskModel) -> None:
+    pool = RecognizerPool(model._model)
+    warm, colder, warmer = (vosk.KaldiRecognizer(model._model, RATE) for _ in range(3))
+    for recognizer in (warm, colder, warmer):
+        recognizer.FinalResult()
+    pool.give_back(RATE, warm, 100_000)
+    pool.give_back(RATE, colder, 50_000)
+    assert pool.take(RATE) == (warm, 100_000)
+    pool.give_back(RATE, warm, 100_000)
+    pool.give_back(RATE, warmer, 200_000)
+    assert pool.take(RATE) == (warmer, 200_000)
+
+
 def test_pool_retires_a_recognizer_after_its_share_of_audio(model: VoskModel) -> None:
     pool = RecognizerPool(model._model)
     recognizer, _ = pool.take(RATE)

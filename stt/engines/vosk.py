@@ -199,16 +199,25 @@ class RecognizerPool:
         return vosk.KaldiRecognizer(self._model, sample_rate), 0
 
     def give_back(self, sample_rate: float, recognizer: vosk.KaldiRecognizer, samples: int) -> None:
-        """Keep a finished recognizer for the next session, in place of a fresh one."""
+        """Keep a finished recognizer for the next session if it is the warmest one.
+
+        Of two, the one that decoded more audio is kept: its cache is the warmer,
+        and keeping the same one, rather than whichever session ended last, lets
+        the memory of all the others go back to the system as a whole.
+        """
         if samples > MAX_REUSE_S * sample_rate:
-            return  # retired (word time precision): the next session starts fresh
+            return  # retired (cache size, word time precision): the next one starts fresh
+        with self._lock:
+            idle = self._idle.get(sample_rate)
+            if idle is not None and idle.samples >= samples:
+                return  # freed as the session lets go of it
         # After FinalResult, the next (empty) input starts a new feature pipeline and
         # decoder and frees the old ones: the memory of this session goes now.
         recognizer.AcceptWaveform(b"")
         with self._lock:
             replaced = self._idle.get(sample_rate)
             self._idle[sample_rate] = _Idle(recognizer, samples)
-        del replaced  # an older idle one is freed here, outside the lock
+        del replaced  # a colder idle one is freed here, outside the lock
 
     def prepare(self, sample_rate: float) -> None:
         """Make a fresh recognizer for this rate in the background, unless one is idle or coming."""
