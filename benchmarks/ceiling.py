@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import os
 import queue
 import tempfile
@@ -34,6 +32,7 @@ from benchmarks.resources import CpuMeter, RssSampler, rss_mb
 from stt.client import BROWSER_FRAME_BYTES
 from stt.connection import MAX_DECODE_BYTES
 from stt.engines.base import LoadedModel, RecognitionOptions, Recognizer
+from stt.memory import trim_heap
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,9 @@ def ceiling_run(
     chunk_bytes: int = MAX_DECODE_BYTES,
 ) -> CeilingResult:
     pid = os.getpid()
-    release_free_memory()
+    # glibc keeps memory freed by earlier runs (hundreds of MB after Vosk decoders
+    # close) and reuses it, which would hide this run's growth: hand it back first.
+    trim_heap()
     rss_before = rss_mb(pid)
     chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)]
     with RssSampler(pid) as rss, CpuMeter(pid) as cpu:
@@ -126,16 +127,6 @@ def ceiling_run(
         rss_before_mb=rss_before,
         rss_peak_mb=rss.peak_mb,
     )
-
-
-def release_free_memory() -> None:
-    """Give memory freed by earlier runs back to the OS, so RSS growth is this run's own.
-
-    glibc keeps freed heap memory (hundreds of MB after Vosk decoders close) and
-    reuses it, which would hide later runs' growth.  Linux/glibc only.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def decode_round_robin(
