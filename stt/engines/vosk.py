@@ -207,17 +207,14 @@ class RecognizerPool:
         """
         if samples > MAX_REUSE_S * sample_rate:
             return  # retired (cache size, word time precision): the next one starts fresh
-        with self._lock:
-            idle = self._idle.get(sample_rate)
-            if idle is not None and idle.samples >= samples:
-                return  # freed as the session lets go of it
         # After FinalResult, the next (empty) input starts a new feature pipeline and
         # decoder and frees the old ones: the memory of this session goes now.
         recognizer.AcceptWaveform(b"")
         with self._lock:
-            replaced = self._idle.get(sample_rate)
-            self._idle[sample_rate] = _Idle(recognizer, samples)
-        del replaced  # a colder idle one is freed here, outside the lock
+            idle = self._idle.get(sample_rate)
+            if idle is None or idle.samples < samples:
+                self._idle[sample_rate] = _Idle(recognizer, samples)
+        # The one not kept is freed here, outside the lock, with its last reference.
 
     def prepare(self, sample_rate: float) -> None:
         """Make a fresh recognizer for this rate in the background, unless one is idle or coming."""
