@@ -229,7 +229,8 @@ class Connection:
 
     async def _recognize_loop(self) -> None:
         while True:
-            work = await self._next_work()
+            work = self._lookahead or await self._work_out.receive()
+            self._lookahead = None
             if isinstance(work, Reply):
                 await self._queue_outgoing(list(work.outgoing))
                 continue
@@ -300,14 +301,15 @@ class Connection:
 
     # -- recognizer ---------------------------------------------------------------
 
-    async def _next_work(self) -> Work:
-        """The next work item; queued audio frames are joined into one engine call."""
-        work = self._lookahead or await self._work_out.receive()
-        self._lookahead = None
-        if not isinstance(work, Decode):
-            return work
-        chunks = [work.pcm]
-        size = len(work.pcm)
+    def _join_queued_audio(self, pcm: bytes) -> bytes:
+        """``pcm`` and the audio frames queued behind it, up to one engine call's worth.
+
+        Called once the engine slot is held, so a session that waited for the
+        engine decodes everything that arrived meanwhile in one call, rather than
+        spending its turn on the frame that was there when it started waiting.
+        """
+        chunks = [pcm]
+        size = len(pcm)
         while size < MAX_DECODE_BYTES:
             try:
                 following = self._work_out.receive_nowait()
@@ -318,7 +320,7 @@ class Connection:
                 break
             chunks.append(following.pcm)
             size += len(following.pcm)
-        return Decode(b"".join(chunks)) if len(chunks) > 1 else work
+        return b"".join(chunks) if len(chunks) > 1 else pcm
 
     async def _open(self, request: OpenRecognizer) -> list[Action]:
         await self._authenticate(request)
@@ -340,13 +342,14 @@ class Connection:
         return self._protocol.recognizer_opened(request, plan.info, plan.effective)
 
     async def _ready_recognizer(self) -> Recognizer:
+        """The session's recognizer, made at its first use; call with the engine slot held."""
         if self._recognizer is None:
             assert self._plan is not None, "audio before the welcome was accepted"
             try:
                 self._recognizer = await trio.to_thread.run_sync(
                     self._plan.model.create_recognizer,
                     self._plan.recognition,
-                    limiter=self._service.engine_limiter,
+                    limiter=_SLOT_HELD,
                 )
             except Exception as error:
                 log.exception("session %s: recognizer failed", self._session_id)
@@ -382,12 +385,14 @@ class Connection:
         await trio.sleep(delay)
         raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 
-    async def _decode(self, pcm: bytes) -> list[Action]:
-        recognizer = await self._ready_recognizer()
-        try:
-            hypotheses, decode_s = await self._in_thread(_timed, recognizer.accept_audio, pcm)
-        finally:
-            self._budget.refund(len(pcm))
+    async def _decode(self, first: bytes) -> list[Action]:
+        async with self._service.engine_limiter:
+            recognizer = await self._ready_recognizer()
+            pcm = self._join_queued_audio(first)
+            try:
+                hypotheses, decode_s = await self._in_thread(_timed, recognizer.accept_audio, pcm)
+            finally:
+                self._budget.refund(len(pcm))
         audio_s = len(pcm) / self._bytes_per_second
         metrics = self._service.metrics
         metrics.audio_seconds.labels(self._engine).inc(audio_s)
@@ -395,14 +400,15 @@ class Connection:
         return self._protocol.results(hypotheses)
 
     async def _end_audio(self, msg_id: int) -> list[Action]:
-        recognizer = await self._ready_recognizer()
-        last = await self._in_thread(recognizer.finish)
+        async with self._service.engine_limiter:
+            recognizer = await self._ready_recognizer()
+            last = await self._in_thread(recognizer.finish)
         return self._protocol.audio_ended(msg_id, last)
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
-        """An engine call in a worker thread, within the server's engine limit."""
+        """An engine call in a worker thread; call with the engine slot held."""
         try:
-            return await trio.to_thread.run_sync(call, *args, limiter=self._service.engine_limiter)
+            return await trio.to_thread.run_sync(call, *args, limiter=_SLOT_HELD)
         except Exception as error:
             log.exception("session %s: engine failed", self._session_id)
             raise AsrEngineError(f"{type(error).__name__}: {error}") from error
@@ -410,9 +416,25 @@ class Connection:
     async def _release_recognizer(self) -> None:
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is not None:
-            await trio.to_thread.run_sync(
-                _close_and_trim, recognizer, limiter=self._service.engine_limiter
-            )
+            async with self._service.engine_limiter:
+                await trio.to_thread.run_sync(_close_and_trim, recognizer, limiter=_SLOT_HELD)
+
+
+class _SlotHeld:
+    """Thread limiter for engine calls made while the task holds an engine slot.
+
+    The slot (``SpeechService.engine_limiter``) is taken before the call's input
+    is put together, so the thread itself must not wait for another one.
+    """
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        pass
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        pass
+
+
+_SLOT_HELD = _SlotHeld()
 
 
 def _is_final(message: Mapping[str, Any]) -> bool:

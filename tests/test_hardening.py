@@ -267,6 +267,29 @@ async def test_a_fast_sender_is_held_back_at_the_socket(tmp_path):
     assert ping.status_code == 200
 
 
+async def test_a_session_that_waited_for_the_engine_decodes_what_came_meanwhile_at_once(tmp_path):
+    slow = "path7 = .\nname7 = slow\nlang7 = it-IT\nengine7 = tests.engines:SlowEngine\n"
+    running = RunningServer(write_settings(tmp_path, extra=slow, server_extra="decode_threads = 1"))
+    try:
+        async with (
+            SttClient.connect(running.http_url) as busy,
+            SttClient.connect(running.http_url) as waiting,
+        ):
+            await busy.welcome({"model": "slow"})
+            await waiting.welcome({"model": "slow", "script": "one two three four five"})
+            # The only engine thread decodes 1 s of audio for one session...
+            await busy.send_audio(silence(1.0), frame_bytes=32000)
+            await trio.sleep(0.2)
+            # ... while five 100 ms frames and audioend arrive for the other.
+            result = await waiting.transcribe(silence(0.5), frame_bytes=3200)
+    finally:
+        running.stop()
+    # Its turn decodes all five frames in one call (one partial), not the frame that
+    # was there when it began to wait, with the rest a turn later.
+    assert [p["transcript"] for p in result.partials] == ["one two three four five"]
+    assert result.final["transcript"] == "one two three four five"
+
+
 # -- TLS -------------------------------------------------------------------------------------
 
 
