@@ -38,6 +38,21 @@ def ceiling_figures(ceiling: CeilingResult) -> Figures:
     }
 
 
+def ceiling_around(before: Figures, after: Figures) -> Figures:
+    """The ceiling for a server run between two ceiling runs: their mean.
+
+    The host's speed drifts by a few percent over seconds; the mean of the runs
+    on either side cancels a steady drift.  ``finish_s`` (the limit of the final
+    latency) is the larger of the two.
+    """
+    figures: Figures = {
+        key: (value + after[key]) / 2 for key, value in before.items() if key != "finish_s"
+    }
+    figures["finish_s"] = max(before["finish_s"], after["finish_s"], key=lambda s: s["p95"])
+    figures["throughputs"] = [before["throughput"], after["throughput"]]
+    return figures
+
+
 def load_figures(load: LoadResult, usage: RunUsage, reference: Reference) -> Figures:
     """A server run: latencies, lag (realtime runs only), server CPU and memory."""
     figures = loadgen.report(load)

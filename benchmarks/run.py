@@ -7,8 +7,8 @@
 For each engine: decode the audio in-process once frame by frame (the
 reference the lag is measured against), start the server with only that model,
 warm it up, time 20 welcomes on the idle server, then for each N run the
-ceiling and the server at max pace back to back (three pairs: the median
-ratio counts) and the server at realtime pace, measuring the server's RSS and
+server at max pace three times, each between two ceiling runs (the median
+ratio counts), and the server at realtime pace, measuring the server's RSS and
 CPU and how busy the rest of the machine was.  Writes
 ``results/<engine>.json`` and ``.png`` and prints the README table and the
 target checks.
@@ -44,7 +44,7 @@ from tests.server import REPO, RunningServer
 
 SESSIONS = (1, 2, 3, 4, 8, 16)
 QUICK_SESSIONS = (1, 2)
-#: Ceiling and max-pace runs per N: the throughput ratio of one pair varies by a few %.
+#: Max-pace runs per N, each between two ceiling runs: the ratio of one varies by a few %.
 REPEATS = 3
 IDLE_ACKS = 20
 #: Wait after a run before reading the server's RSS: sessions release their recognizers.
@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        help=f"(ceiling, max pace) pairs per N; the median counts (default {REPEATS}, quick 1)",
+        help=f"max-pace runs per N, each between ceilings; the median counts "
+        f"(default {REPEATS}, quick 1)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--check", action="store_true", help="exit 1 if a Vosk target is missed")
@@ -152,20 +153,25 @@ def sweep(
     rss_start = rss_mb(pid)
     points = []
     for count in sessions:
-        print(f"{model.name}: N={count}: {repeats} x (ceiling, max pace), realtime", flush=True)
-        pairs = []
+        print(
+            f"{model.name}: N={count}: ceiling, {repeats} x (max pace, ceiling), realtime",
+            flush=True,
+        )
+        # The machine's speed drifts (other tenants of the host): each server run is
+        # compared with the ceiling runs just before and after it, and the run with the
+        # median ratio (the lower one of an even count) stands for this N.
+        ceilings = [run_ceiling(loaded, pcm, options, count, threads)]
+        servers = []
         for _ in range(repeats):
-            ceiling = report.ceiling_figures(
-                ceiling_run(loaded, pcm, options, sessions=count, threads=threads)
+            servers.append(
+                report.load_figures(*measured_load(url, pid, pcm, count, None, welcome), reference)
             )
-            fast = report.load_figures(
-                *measured_load(url, pid, pcm, count, None, welcome), reference
-            )
+            ceilings.append(run_ceiling(loaded, pcm, options, count, threads))
+        pairs = []
+        for index, fast in enumerate(servers):
+            ceiling = report.ceiling_around(ceilings[index], ceilings[index + 1])
             fast["throughput_ratio"] = fast["throughput"] / ceiling["throughput"]
             pairs.append((ceiling, fast))
-        # The machine's speed drifts between runs (other tenants of the host): each pair
-        # runs back to back, and the pair with the median ratio (the lower one of an
-        # even count) stands for this N.
         pairs.sort(key=lambda pair: pair[1]["throughput_ratio"])
         ceiling, fast = pairs[(len(pairs) - 1) // 2]
         fast["throughput_ratios"] = [pair[1]["throughput_ratio"] for pair in pairs]
@@ -192,6 +198,14 @@ def sweep(
         },
         "points": points,
     }
+
+
+def run_ceiling(
+    loaded: LoadedModel, pcm: bytes, options: RecognitionOptions, sessions: int, threads: int
+) -> report.Figures:
+    return report.ceiling_figures(
+        ceiling_run(loaded, pcm, options, sessions=sessions, threads=threads)
+    )
 
 
 def measured_load(
