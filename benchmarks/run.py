@@ -7,7 +7,7 @@
 For each engine: decode the audio in-process once frame by frame (the
 reference the lag is measured against), start the server with only that model,
 warm it up, time 20 welcomes on the idle server, then for each N run the
-server at max pace three times, each between two ceiling runs (the median
+server at max pace five times, each between two ceiling runs (the median
 ratio counts), and the server at realtime pace, measuring the server's RSS and
 CPU and how busy the rest of the machine was.  Writes
 ``results/<engine>.json`` and ``.png`` and prints the README table and the
@@ -45,7 +45,7 @@ from tests.server import REPO, RunningServer
 SESSIONS = (1, 2, 3, 4, 8, 16)
 QUICK_SESSIONS = (1, 2)
 #: Max-pace runs per N, each between two ceiling runs: the ratio of one varies by a few %.
-REPEATS = 3
+REPEATS = 5
 IDLE_ACKS = 20
 #: Wait after a run before reading the server's RSS: sessions release their recognizers.
 SETTLE_S = 0.5
