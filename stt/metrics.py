@@ -35,6 +35,11 @@ class ServerMetrics:
             buckets=RTF_BUCKETS,
             registry=self.registry,
         )
+        self.warm_recognizers = Gauge(
+            "sepia_stt_warm_recognizers",
+            "Recognizers kept warm for the next session (freed after keep_warm_s unused).",
+            registry=self.registry,
+        )
         self.errors = Counter(
             "sepia_stt_errors", "Error messages sent, by name.", ["name"], registry=self.registry
         )

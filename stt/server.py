@@ -55,10 +55,11 @@ async def serve(
 
     async def serve_until_stopped(task_status: trio.TaskStatus[list[str]]) -> None:
         await hypercorn_serve(app, config, shutdown_trigger=stopped.wait, task_status=task_status)
-        nursery.cancel_scope.cancel()  # the signal watcher is all that is left
+        nursery.cancel_scope.cancel()  # the signal watcher and the memory keeper are left
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_drain_on_signal, service, stopped)
+        nursery.start_soon(service.release_idle_recognizers)
         task_status.started(await nursery.start(serve_until_stopped))
 
 

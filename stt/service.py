@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,6 +16,7 @@ from stt.auth import Authenticator, AuthThrottle
 from stt.engines import engine_class
 from stt.engines.base import Engine, EngineConfig, LoadedModel, RecognitionOptions
 from stt.errors import EngineNotFound, ServerBusy
+from stt.memory import trim_heap
 from stt.metrics import ServerMetrics
 from stt.models import ModelCatalog, ModelSpec
 from stt.protocol import MessageIds, SessionOptions
@@ -22,6 +24,9 @@ from stt.session import SHUTTING_DOWN
 from stt.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
+
+#: How often, at most and at least, warm recognizers are checked for idleness.
+IDLE_CHECK_S = (0.5, 30.0)
 
 
 class SpeechService:
@@ -50,6 +55,7 @@ class SpeechService:
             ) from None
         self._models: dict[str, LoadedModel] = {}
         self.metrics = ServerMetrics()
+        self.metrics.warm_recognizers.set_function(self._warm_count)
         self.throttle = AuthThrottle(
             base_delay_s=settings.server.auth_failure_delay_s,
             max_failures=settings.server.auth_max_failures,
@@ -118,6 +124,27 @@ class SpeechService:
             except Exception as error:
                 where = f"model {spec.name!r} ({spec.engine}) at {spec.path}"
                 raise SettingsError(f"{where} cannot be loaded: {error}") from error
+
+    # -- memory between sessions ---------------------------------------------------
+
+    async def release_idle_recognizers(self) -> None:
+        """Forever: free recognizers kept warm that no session took for ``keep_warm_s``."""
+        keep_s = self.settings.server.keep_warm_s
+        low, high = IDLE_CHECK_S
+        period = min(max(keep_s / 4, low), high)
+        while True:
+            await trio.sleep(period)
+            await trio.to_thread.run_sync(self._release_idle, keep_s, limiter=self.engine_limiter)
+
+    def _release_idle(self, keep_s: float) -> None:
+        now = time.monotonic()
+        freed = sum(model.release_idle(keep_s, now) for model in self._models.values())
+        if freed:
+            trim_heap()
+            log.info("freed %d recognizer(s) unused for %g s", freed, keep_s)
+
+    def _warm_count(self) -> int:
+        return sum(model.warm_count() for model in self._models.values())
 
     @property
     def ready(self) -> bool:

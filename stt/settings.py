@@ -61,6 +61,9 @@ class ServerSettings:
     welcome_timeout_s: float = 10.0
     #: On SIGTERM/SIGINT, how long running streams may take to reach their final.
     drain_grace_s: float = 30.0
+    #: How long a finished session's recognizer is kept warm for the next one; unused
+    #: that long, it is freed and its memory goes back to the system.
+    keep_warm_s: float = 300.0
     #: Certificate and key (PEM) to serve https:// and wss:// directly.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
@@ -294,6 +297,7 @@ def _parse_server(parser: configparser.ConfigParser, base_dir: Path) -> ServerSe
         max_buffered_audio_s=positive("max_buffered_audio_s", defaults.max_buffered_audio_s),
         welcome_timeout_s=positive("welcome_timeout_s", defaults.welcome_timeout_s),
         drain_grace_s=number("drain_grace_s", defaults.drain_grace_s),
+        keep_warm_s=number("keep_warm_s", defaults.keep_warm_s),
         tls_certfile=_resolve(base_dir, certfile) if certfile else None,
         tls_keyfile=_resolve(base_dir, keyfile) if keyfile else None,
         ws_allowed_origins=_list(_get(parser, "server", "ws_allowed_origins", "")),

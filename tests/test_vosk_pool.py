@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+import trio
 import vosk
 
 from stt.client import SttClient
@@ -13,7 +18,7 @@ from stt.engines.base import EngineConfig, RecognitionOptions
 from stt.engines.vosk import RecognizerPool, VoskEngine, VoskModel
 from stt.models import ModelSpec
 from stt.settings import package_path
-from tests.server import RunningServer
+from tests.server import RunningServer, write_settings
 
 RATE = 16000.0
 
@@ -67,6 +72,24 @@ def test_pool_retires_a_recognizer_after_its_share_of_audio(model: VoskModel) ->
     pool.give_back(RATE, recognizer, int(vosk_engine.MAX_REUSE_S * RATE) + 1)
     taken, samples = pool.take(RATE)
     assert taken is not recognizer and samples == 0
+
+
+def test_pool_frees_a_warm_recognizer_no_session_took_for_a_while(model: VoskModel) -> None:
+    pool = RecognizerPool(model._model)
+    recognizer, _ = pool.take(RATE)
+    recognizer.FinalResult()
+    pool.give_back(RATE, recognizer, 48000)
+    given_back = time.monotonic()
+    assert pool.warm_count() == 1
+    assert pool.release_idle(10.0, given_back + 5.0) == 0
+    assert pool.warm_count() == 1
+    assert pool.release_idle(10.0, given_back + 10.5) == 1
+    assert pool.warm_count() == 0
+    fresh, samples = pool.take(RATE)  # made in its place
+    assert fresh is not recognizer and samples == 0
+    fresh.FinalResult()
+    pool.give_back(RATE, fresh, 0)  # it decoded nothing: nothing worth freeing
+    assert pool.release_idle(0.0, time.monotonic() + 1000) == 0
 
 
 def test_only_finished_plain_sessions_go_back_to_the_pool(model: VoskModel, korean_speech) -> None:
@@ -124,3 +147,40 @@ async def test_consecutive_sessions_get_word_times_from_their_own_start(
         assert words and all(0 <= w["start"] < w["end"] <= duration + 0.05 for w in words)
     first_starts = [final["features"]["words"][0]["start"] for final in finals]
     assert max(first_starts) - min(first_starts) < 0.3
+
+
+async def test_a_server_left_alone_frees_its_warm_recognizer_and_the_memory(
+    tmp_path: Path, korean_speech
+) -> None:
+    running = RunningServer(write_settings(tmp_path, server_extra="keep_warm_s = 3"))
+    try:
+        async with SttClient.connect(running.http_url) as client:
+            await client.welcome({"language": "ko-KR"})
+            assert (await client.transcribe(korean_speech)).final["transcript"]
+        with trio.fail_after(2):  # the session's end is noticed a little after the client's
+            while await warm_recognizers(running) != 1:
+                await trio.sleep(0.05)
+        warm_rss = rss_mb(running.process.pid)
+        with trio.fail_after(3 + 2):
+            while await warm_recognizers(running) != 0:
+                await trio.sleep(0.1)
+        await trio.sleep(0.5)  # the fresh one that takes its place is made meanwhile
+        assert rss_mb(running.process.pid) < warm_rss - 10
+        async with SttClient.connect(running.http_url) as client:
+            await client.welcome({"language": "ko-KR"})
+            assert (await client.transcribe(korean_speech)).final["transcript"]
+    finally:
+        running.stop()
+
+
+async def warm_recognizers(server: RunningServer) -> int:
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        metrics = (await http.get("/metrics")).text
+    found = re.search(r"^sepia_stt_warm_recognizers (\S+)$", metrics, re.MULTILINE)
+    assert found, "no warm recognizer gauge"
+    return int(float(found.group(1)))
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024

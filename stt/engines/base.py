@@ -121,6 +121,18 @@ class LoadedModel(ABC):
     def effective_options(self, options: RecognitionOptions) -> dict[str, Any]:
         """The engine options as they will really apply, for the welcome ack."""
 
+    def release_idle(self, idle_s: float, now: float) -> int:
+        """Free what was kept warm for later sessions and unused for ``idle_s`` seconds.
+
+        ``now`` is ``time.monotonic()``; returns how many recognizers were freed.
+        Engines that keep nothing between sessions have nothing to free.
+        """
+        return 0
+
+    def warm_count(self) -> int:
+        """Recognizers kept warm for later sessions (``/metrics``)."""
+        return 0
+
 
 class Engine(ABC):
     """A speech engine: a factory of loaded models."""

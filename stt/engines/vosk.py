@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,8 @@ class _Idle:
     recognizer: vosk.KaldiRecognizer
     #: Samples it took in earlier sessions (0: never used).
     samples: int
+    #: When it was made or given back (``time.monotonic()``).
+    since: float
 
 
 class RecognizerPool:
@@ -179,7 +182,8 @@ class RecognizerPool:
     kept between sessions; sessions that overlap it start fresh, and then a fresh
     one is made ahead of time in a background thread for the next overlapping
     session (making one costs about 50 ms of CPU, which would otherwise delay that
-    session's first decode).
+    session's first decode).  A warm one that no session takes for a while is freed
+    (:meth:`release_idle`): a server left alone gives its memory back.
     """
 
     def __init__(self, model: vosk.Model) -> None:
@@ -213,8 +217,32 @@ class RecognizerPool:
         with self._lock:
             idle = self._idle.get(sample_rate)
             if idle is None or idle.samples < samples:
-                self._idle[sample_rate] = _Idle(recognizer, samples)
+                self._idle[sample_rate] = _Idle(recognizer, samples, time.monotonic())
         # The one not kept is freed here, outside the lock, with its last reference.
+
+    def release_idle(self, idle_s: float, now: float) -> int:
+        """Free the warm recognizers no session took for ``idle_s`` seconds; returns how many.
+
+        Their caches (80-180 MB with the Korean model) pay off while sessions keep
+        coming, not on a server left alone.  A fresh one takes each one's place, as at
+        start-up: it holds next to nothing until it decodes.
+        """
+        with self._lock:
+            expired = [
+                rate
+                for rate, idle in self._idle.items()
+                if idle.samples and now - idle.since >= idle_s
+            ]
+            freed = [self._idle.pop(rate) for rate in expired]
+        freed.clear()  # the Kaldi recognizers go here, outside the lock
+        for rate in expired:
+            self.prepare(rate)
+        return len(expired)
+
+    def warm_count(self) -> int:
+        """Recognizers kept with the caches of earlier sessions."""
+        with self._lock:
+            return sum(1 for idle in self._idle.values() if idle.samples)
 
     def prepare(self, sample_rate: float) -> None:
         """Make a fresh recognizer for this rate in the background, unless one is idle or coming."""
@@ -233,7 +261,7 @@ class RecognizerPool:
         with self._lock:
             self._making.discard(sample_rate)
             # A warm one given back meanwhile is worth more: this one is dropped.
-            self._idle.setdefault(sample_rate, _Idle(recognizer, 0))
+            self._idle.setdefault(sample_rate, _Idle(recognizer, 0, time.monotonic()))
 
 
 class VoskModel(LoadedModel):
@@ -261,6 +289,12 @@ class VoskModel(LoadedModel):
         recognizer.SetWords(options.words)
         recognizer.SetMaxAlternatives(options.alternatives)
         return VoskRecognizer(recognizer, options, pool=pool, samples_before=samples_before)
+
+    def release_idle(self, idle_s: float, now: float) -> int:
+        return self._pool.release_idle(idle_s, now)
+
+    def warm_count(self) -> int:
+        return self._pool.warm_count()
 
     def effective_options(self, options: RecognitionOptions) -> dict[str, Any]:
         return {
