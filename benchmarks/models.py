@@ -12,7 +12,7 @@ from pathlib import Path
 from stt.engines import engine_class
 from stt.engines.base import EngineConfig, LoadedModel
 from stt.models import ModelSpec
-from stt.settings import load_settings
+from stt.settings import ServerSettings, load_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,7 @@ log_level = warning
 socket_heartbeat_s = 10
 socket_timeout_s = 120
 decode_threads = {threads}
+keep_warm_s = {keep_warm_s}
 # Probes open and drop sessions back to back under one client id; 16 streams run at once.
 max_sessions_per_user = 1000
 
@@ -57,10 +58,16 @@ engine1 = {model.engine}
 """
 
 
-def write_settings(folder: Path, model: BenchModel, *, threads: int) -> Path:
+def write_settings(
+    folder: Path,
+    model: BenchModel,
+    *,
+    threads: int,
+    keep_warm_s: float = ServerSettings.keep_warm_s,
+) -> Path:
     """A settings file serving only ``model`` with ``threads`` concurrent decodes."""
     path = folder / f"{model.engine}.conf"
-    path.write_text(SETTINGS_TEMPLATE.format(model=model, threads=threads))
+    path.write_text(SETTINGS_TEMPLATE.format(model=model, threads=threads, keep_warm_s=keep_warm_s))
     return path
 
 

@@ -112,7 +112,12 @@ def summarize(result: Figures) -> None:
         "in_process_mb_per_recognizer": slope(
             sessions, [p["ceiling"]["rss_growth_mb"] for p in points]
         ),
-        "rss_return": server["rss_end_mb"] / server["rss_start_mb"] - 1,
+        # Against the server before its first session: a server left alone for keep_warm_s
+        # has freed the recognizer it kept warm, so all it holds more is what leaked.
+        "rss_return": server["rss_released_mb"] / server["rss_cold_mb"] - 1,
+        # Right after the last session, with the warm recognizer still kept, against the
+        # server after its warm-up session (one warm recognizer too).
+        "rss_return_warm": server["rss_end_mb"] / server["rss_start_mb"] - 1,
     }
     alone_lag_s = points[0]["realtime"]["lag_s"]["max"] or 0.0
     fitting = [p["sessions"] for p in points if keeps_up(p["realtime"], alone_lag_s)]
@@ -160,7 +165,11 @@ def targets(result: Figures) -> list[Figures]:
             memory["server_mb_per_session"],
             max(in_process, 0.0) * MEMORY_FACTOR_MAX,
         )
-    check("RSS after all sessions closed vs start", memory["rss_return"], RSS_RETURN_MAX)
+    check(
+        "RSS after all sessions closed, left alone, vs start",
+        memory["rss_return"],
+        RSS_RETURN_MAX,
+    )
     return checks
 
 

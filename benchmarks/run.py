@@ -40,6 +40,7 @@ from benchmarks.plot import plot
 from benchmarks.resources import CpuMeter, RssSampler, RunUsage, rss_mb
 from benchmarks.stats import summary
 from stt.engines.base import LoadedModel, RecognitionOptions
+from stt.settings import ServerSettings
 from tests.server import REPO, RunningServer
 
 SESSIONS = (1, 2, 3, 4, 8, 16)
@@ -49,6 +50,12 @@ REPEATS = 5
 IDLE_ACKS = 20
 #: Wait after a run before reading the server's RSS: sessions release their recognizers.
 SETTLE_S = 0.5
+#: How long the server keeps a finished session's recognizer warm in quick runs (gaps
+#: of seconds); full runs keep the default, which outlasts their longest gap between
+#: server runs (a 16-stream ceiling run, about 90 s).
+QUICK_KEEP_WARM_S = 10.0
+#: The server checks for idle recognizers every keep_warm_s / 4 (at most 30 s).
+KEEP_WARM_SLACK_S = 60.0
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -99,7 +106,8 @@ def bench_engine(
 ) -> dict[str, Any]:
     pcm = speech_for(model.engine, quick=quick)
     with tempfile.TemporaryDirectory() as folder:
-        settings = write_settings(Path(folder), model, threads=threads)
+        keep_warm_s = QUICK_KEEP_WARM_S if quick else ServerSettings.keep_warm_s
+        settings = write_settings(Path(folder), model, threads=threads, keep_warm_s=keep_warm_s)
         spec, loaded = load_in_process(settings)
         options = recognition_options(spec.language)
         print(f"{model.name}: reference decode of {seconds(pcm):.1f} s of speech", flush=True)
@@ -107,8 +115,9 @@ def bench_engine(
         server = RunningServer(settings)
         try:
             result = sweep(
-                server, model, loaded, options, pcm, reference, sessions, threads, repeats
-            )
+                server, model, loaded, options, pcm, reference, sessions, threads, repeats,
+                keep_warm_s=keep_warm_s,
+            )  # fmt: skip
         finally:
             server.stop()
     result |= {
@@ -140,6 +149,8 @@ def sweep(
     sessions: tuple[int, ...],
     threads: int,
     repeats: int,
+    *,
+    keep_warm_s: float,
 ) -> dict[str, Any]:
     url, pid = server.http_url, server.process.pid
     welcome = {"model": model.name}
@@ -189,11 +200,17 @@ def sweep(
     # The server notices closed sessions a little after the clients leave.
     trio.run(wait_until_idle, url)
     time.sleep(SETTLE_S)
+    rss_end = rss_mb(pid)
+    # Left alone, it frees its warm recognizer after keep_warm_s.
+    trio.run(wait_until_no_warm_recognizer, url, keep_warm_s + KEEP_WARM_SLACK_S)
+    time.sleep(SETTLE_S)
     return {
         "server": {
             "rss_cold_mb": rss_cold,
             "rss_start_mb": rss_start,
-            "rss_end_mb": rss_mb(pid),
+            "rss_end_mb": rss_end,
+            "rss_released_mb": rss_mb(pid),
+            "keep_warm_s": keep_warm_s,
             "ack_idle_s": summary(ack_idle),
         },
         "points": points,
@@ -245,9 +262,18 @@ def machine_info() -> dict[str, Any]:
 
 async def wait_until_idle(url: str, timeout_s: float = 60.0) -> None:
     """Until ``/metrics`` counts no open session."""
+    await wait_for_metric(url, "sepia_stt_active_sessions 0.0", timeout_s)
+
+
+async def wait_until_no_warm_recognizer(url: str, timeout_s: float) -> None:
+    """Until ``/metrics`` counts no recognizer kept warm."""
+    await wait_for_metric(url, "sepia_stt_warm_recognizers 0.0", timeout_s)
+
+
+async def wait_for_metric(url: str, line: str, timeout_s: float) -> None:
     async with httpx.AsyncClient(base_url=url) as http:
         with trio.move_on_after(timeout_s):
-            while "sepia_stt_active_sessions 0.0" not in (await http.get("/metrics")).text:
+            while line not in (await http.get("/metrics")).text:
                 await trio.sleep(0.1)
 
 
