@@ -25,8 +25,9 @@ from stt.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-#: How often, at most and at least, warm recognizers are checked for idleness.
-IDLE_CHECK_S = (0.5, 30.0)
+#: Warm recognizers are checked for idleness every ``keep_warm_s / 4``, within these bounds.
+IDLE_CHECK_MIN_S = 0.5
+IDLE_CHECK_MAX_S = 30.0
 
 
 class SpeechService:
@@ -130,8 +131,7 @@ class SpeechService:
     async def release_idle_recognizers(self) -> None:
         """Forever: free recognizers kept warm that no session took for ``keep_warm_s``."""
         keep_s = self.settings.server.keep_warm_s
-        low, high = IDLE_CHECK_S
-        period = min(max(keep_s / 4, low), high)
+        period = min(max(keep_s / 4, IDLE_CHECK_MIN_S), IDLE_CHECK_MAX_S)
         while True:
             await trio.sleep(period)
             await trio.to_thread.run_sync(self._release_idle, keep_s, limiter=self.engine_limiter)
