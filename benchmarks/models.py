@@ -63,7 +63,7 @@ def write_settings(
     model: BenchModel,
     *,
     threads: int,
-    keep_warm_s: float = ServerSettings.keep_warm_s,
+    keep_warm_s: float = ServerSettings().keep_warm_s,
 ) -> Path:
     """A settings file serving only ``model`` with ``threads`` concurrent decodes."""
     path = folder / f"{model.engine}.conf"

@@ -106,7 +106,7 @@ def bench_engine(
 ) -> dict[str, Any]:
     pcm = speech_for(model.engine, quick=quick)
     with tempfile.TemporaryDirectory() as folder:
-        keep_warm_s = QUICK_KEEP_WARM_S if quick else ServerSettings.keep_warm_s
+        keep_warm_s = QUICK_KEEP_WARM_S if quick else ServerSettings().keep_warm_s
         settings = write_settings(Path(folder), model, threads=threads, keep_warm_s=keep_warm_s)
         spec, loaded = load_in_process(settings)
         options = recognition_options(spec.language)
