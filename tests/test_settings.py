@@ -283,6 +283,7 @@ def test_asr_models_without_any_model_is_an_error(tmp_path):
         ("socket_timeout_s = soon", "socket_timeout_s"),
         ("socket_heartbeat_s = -5", "socket_heartbeat_s"),
         ("decode_threads = many", "decode_threads"),
+        ("keep_warm_s = -1", "keep_warm_s"),
     ],
 )
 def test_a_bad_number_in_server_is_an_error_naming_the_key(tmp_path, server, key):
@@ -302,6 +303,7 @@ def test_server_section_values_are_read(tmp_path):
         socket_timeout_s = 7
         decode_threads = 3
         auth_failure_delay_s = 0
+        keep_warm_s = 0
         """
     settings = load(tmp_path, textwrap.dedent(text) + fixed_engine_file("path1 = m\nlang1 = en\n"))
     server = settings.server
@@ -310,12 +312,14 @@ def test_server_section_values_are_read(tmp_path):
     assert server.log_level == "debug"
     assert (server.heartbeat_s, server.timeout_s) == (2.5, 7.0)
     assert (server.decode_threads, server.auth_failure_delay_s) == (3, 0.0)
+    assert server.keep_warm_s == 0.0
 
 
 def test_server_defaults_apply_when_the_section_is_missing(tmp_path):
     settings = load(tmp_path, fixed_engine_file("path1 = m\nlang1 = en\n"))
     assert settings.server.port == 20741
     assert (settings.server.heartbeat_s, settings.server.timeout_s) == (10.0, 15.0)
+    assert settings.server.keep_warm_s == 300.0
 
 
 # -- users -------------------------------------------------------------------------------
