@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+
 LISTENING = "sepia-stt: listening on "
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,6 +62,24 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         return self.process.wait()
+
+
+def process_status(pid: int) -> dict[str, int]:
+    """``VmRSS`` (kB) and ``Threads`` of a process, from ``/proc``."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "Threads"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+async def gauge(server: RunningServer, name: str) -> float:
+    """The value of one of the server's unlabelled gauges, from ``/metrics``."""
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        metrics = (await http.get("/metrics")).text
+    line = next(line for line in metrics.splitlines() if line.startswith(f"{name} "))
+    return float(line.split()[1])
 
 
 SETTINGS_TEMPLATE = """

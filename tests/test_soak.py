@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import trio
 
-from tests.server import RunningServer, write_settings
+from tests.server import RunningServer, gauge, process_status, write_settings
 from tests.soak import soak
 
 #: RSS may settle a little above where it started (allocator arenas); this much is a leak.
 RSS_GROWTH_LIMIT = 1.25
-
-
-def process_status(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "Threads"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
-async def active_sessions(server: RunningServer) -> float:
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
-        metrics = (await http.get("/metrics")).text
-    gauge = next(
-        line for line in metrics.splitlines() if line.startswith("sepia_stt_active_sessions ")
-    )
-    return float(gauge.split()[1])
 
 
 async def test_bad_clients_leave_nothing_behind(tmp_path, korean_speech):
@@ -64,6 +44,6 @@ async def test_bad_clients_leave_nothing_behind(tmp_path, korean_speech):
 async def settle(server: RunningServer) -> None:
     """Wait until the server has closed every session (vanished clients are found by timeout)."""
     with trio.fail_after(30):
-        while await active_sessions(server):
+        while await gauge(server, "sepia_stt_active_sessions"):
             await trio.sleep(0.2)
     await trio.sleep(0.5)

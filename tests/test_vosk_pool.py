@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import trio
 import vosk
@@ -18,9 +16,10 @@ from stt.engines.base import EngineConfig, RecognitionOptions
 from stt.engines.vosk import RecognizerPool, VoskEngine, VoskModel
 from stt.models import ModelSpec
 from stt.settings import package_path
-from tests.server import RunningServer, write_settings
+from tests.server import RunningServer, gauge, process_status, write_settings
 
 RATE = 16000.0
+WARM_RECOGNIZERS = "sepia_stt_warm_recognizers"
 
 
 @pytest.fixture(scope="module")
@@ -158,29 +157,16 @@ async def test_a_server_left_alone_frees_its_warm_recognizer_and_the_memory(
             await client.welcome({"language": "ko-KR"})
             assert (await client.transcribe(korean_speech)).final["transcript"]
         with trio.fail_after(2):  # the session's end is noticed a little after the client's
-            while await warm_recognizers(running) != 1:
+            while await gauge(running, WARM_RECOGNIZERS) != 1:
                 await trio.sleep(0.05)
-        warm_rss = rss_mb(running.process.pid)
+        warm_rss = process_status(running.process.pid)["VmRSS"]
         with trio.fail_after(3 + 2):
-            while await warm_recognizers(running) != 0:
+            while await gauge(running, WARM_RECOGNIZERS) != 0:
                 await trio.sleep(0.1)
         await trio.sleep(0.5)  # the fresh one that takes its place is made meanwhile
-        assert rss_mb(running.process.pid) < warm_rss - 10
+        assert process_status(running.process.pid)["VmRSS"] < warm_rss - 10 * 1024
         async with SttClient.connect(running.http_url) as client:
             await client.welcome({"language": "ko-KR"})
             assert (await client.transcribe(korean_speech)).final["transcript"]
     finally:
         running.stop()
-
-
-async def warm_recognizers(server: RunningServer) -> int:
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
-        metrics = (await http.get("/metrics")).text
-    found = re.search(r"^sepia_stt_warm_recognizers (\S+)$", metrics, re.MULTILINE)
-    assert found, "no warm recognizer gauge"
-    return int(float(found.group(1)))
-
-
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
