@@ -28,7 +28,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 
 from benchmarks import report
@@ -41,7 +40,7 @@ from benchmarks.resources import CpuMeter, RssSampler, RunUsage, rss_mb
 from benchmarks.stats import summary
 from stt.engines.base import LoadedModel, RecognitionOptions
 from stt.settings import ServerSettings
-from tests.server import REPO, RunningServer
+from tests.server import REPO, RunningServer, gauge
 
 SESSIONS = (1, 2, 3, 4, 8, 16)
 QUICK_SESSIONS = (1, 2)
@@ -50,6 +49,8 @@ REPEATS = 5
 IDLE_ACKS = 20
 #: Wait after a run before reading the server's RSS: sessions release their recognizers.
 SETTLE_S = 0.5
+#: Sessions a slow run left behind close within this (the server notices a close late).
+IDLE_TIMEOUT_S = 60.0
 #: How long the server keeps a finished session's recognizer warm in quick runs (gaps
 #: of seconds); full runs keep the default, which outlasts their longest gap between
 #: server runs (a 16-stream ceiling run, about 90 s).
@@ -198,11 +199,11 @@ def sweep(
             }
         )
     # The server notices closed sessions a little after the clients leave.
-    trio.run(wait_until_idle, url)
+    trio.run(wait_until_zero, server, "sepia_stt_active_sessions", IDLE_TIMEOUT_S)
     time.sleep(SETTLE_S)
     rss_end = rss_mb(pid)
     # Left alone, it frees its warm recognizer after keep_warm_s.
-    trio.run(wait_until_no_warm_recognizer, url, keep_warm_s + KEEP_WARM_SLACK_S)
+    trio.run(wait_until_zero, server, "sepia_stt_warm_recognizers", keep_warm_s + KEEP_WARM_SLACK_S)
     time.sleep(SETTLE_S)
     return {
         "server": {
@@ -260,21 +261,11 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-async def wait_until_idle(url: str, timeout_s: float = 60.0) -> None:
-    """Until ``/metrics`` counts no open session."""
-    await wait_for_metric(url, "sepia_stt_active_sessions 0.0", timeout_s)
-
-
-async def wait_until_no_warm_recognizer(url: str, timeout_s: float) -> None:
-    """Until ``/metrics`` counts no recognizer kept warm."""
-    await wait_for_metric(url, "sepia_stt_warm_recognizers 0.0", timeout_s)
-
-
-async def wait_for_metric(url: str, line: str, timeout_s: float) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        with trio.move_on_after(timeout_s):
-            while line not in (await http.get("/metrics")).text:
-                await trio.sleep(0.1)
+async def wait_until_zero(server: RunningServer, name: str, timeout_s: float) -> None:
+    """Until the server's gauge ``name`` reads 0 (or the timeout passes)."""
+    with trio.move_on_after(timeout_s):
+        while await gauge(server, name):
+            await trio.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from stt.auth import hash_token, token_matches
 from stt.client import ServerError, SttClient
 from stt.connection import AudioBudget
 from tests.audio import silence
-from tests.server import RunningServer, write_settings
+from tests.server import RunningServer, gauge, write_settings
 from tests.test_server_protocol import assert_error, closed_code, raw_socket, receive, send, welcome
 
 LIMITS = """
@@ -54,7 +54,7 @@ async def get(server: RunningServer, path: str, **kwargs) -> httpx.Response:
 async def wait_until_idle(server: RunningServer) -> None:
     """Sessions of an earlier test are closed (the server notices a close a little later)."""
     with trio.fail_after(10):
-        while "sepia_stt_active_sessions 0.0" not in (await get(server, "/metrics")).text:
+        while await gauge(server, "sepia_stt_active_sessions"):
             await trio.sleep(0.05)
 
 
