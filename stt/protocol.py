@@ -37,6 +37,22 @@ class MessageIds:
         return self._last
 
 
+#: The ``msg_id`` of a server-generated message until it is stamped as it is sent.
+UNSTAMPED = None
+
+
+def stamp(message: Mapping[str, Any], ids: MessageIds) -> Mapping[str, Any]:
+    """The message as it goes on the wire: a server-generated id is taken now.
+
+    Taking it when sending, not when the message is made, keeps the ids a client
+    receives in order even when a message made earlier waits behind later ones
+    (an error queued behind a final, a ping sent ahead of queued results).
+    """
+    if message["msg_id"] is not UNSTAMPED:
+        return message  # echoes the client's id (welcome ack, audioend response)
+    return {**message, "msg_id": ids.next()}
+
+
 @dataclass(frozen=True, slots=True)
 class ClientMessage:
     """One JSON message from a client, validated like the old server's pydantic model."""
@@ -177,7 +193,7 @@ def encode(message: Mapping[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def _message(kind: str, msg_id: int, code: int = 200, **fields: Any) -> dict[str, Any]:
+def _message(kind: str, msg_id: int | None, code: int = 200, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "msg_id": msg_id, "code": code, **fields}
 
 
@@ -190,16 +206,16 @@ def audioend_response(msg_id: int) -> dict[str, Any]:
     return _message("response", msg_id, response="audioend")
 
 
-def ping_message(msg_id: int) -> dict[str, Any]:
+def ping_message(msg_id: int | None) -> dict[str, Any]:
     return _message("ping", msg_id)
 
 
-def error_message(msg_id: int, error: SttError) -> dict[str, Any]:
+def error_message(msg_id: int | None, error: SttError) -> dict[str, Any]:
     return _message("error", msg_id, error.code, name=error.name, message=error.message)
 
 
 def result_message(
-    msg_id: int, hypothesis: Hypothesis, *, words: bool, speaker: bool
+    msg_id: int | None, hypothesis: Hypothesis, *, words: bool, speaker: bool
 ) -> dict[str, Any]:
     """A partial or final; ``features`` holds only what the session asked for."""
     final = hypothesis.is_final

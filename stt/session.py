@@ -29,7 +29,7 @@ from stt.errors import (
     TooManyErrors,
     Unauthorized,
 )
-from stt.protocol import ClientMessage, MessageIds, SessionOptions
+from stt.protocol import UNSTAMPED, ClientMessage, SessionOptions
 from stt.transcripts import TranscriptAssembler
 
 #: WebSocket close codes the server uses.
@@ -43,6 +43,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 SHUTTING_DOWN = "Server is shutting down. Try again later."
 #: Refused messages a session may send before it is closed (each one costs a reply).
 MAX_ERRORS = 50
+#: The same before the welcome: an anonymous client gets few replies for free.
+MAX_ERRORS_BEFORE_WELCOME = 5
 
 
 class Phase(enum.Enum):
@@ -91,7 +93,6 @@ Action = Send | OpenRecognizer | Decode | EndOfAudio | Close
 class SessionProtocol:
     def __init__(
         self,
-        ids: MessageIds,
         *,
         timeout_s: float,
         now: float,
@@ -99,7 +100,6 @@ class SessionProtocol:
         max_session_s: float = math.inf,
         max_frame_bytes: int | None = None,
     ) -> None:
-        self._ids = ids
         self._timeout_s = timeout_s
         self._welcome_deadline = now + welcome_timeout_s
         self._end_deadline = now + max_session_s
@@ -167,7 +167,7 @@ class SessionProtocol:
             return []
         if message.type == "audioend":
             if self.phase is not Phase.STREAMING:
-                raise ProcessError("Audio has already ended.")
+                return []  # SEPIA's web worker asks twice: the first one is being answered
             self.phase = Phase.AUDIO_ENDED
             return [EndOfAudio(message.msg_id)]
         raise InvalidMessage(f"Unknown message type {message.type!r}.")
@@ -230,7 +230,7 @@ class SessionProtocol:
         """Called every heartbeat interval: a ping, or the end of an idle session."""
         if self.phase is Phase.CLOSED:
             return []
-        return self.expire(now) or [Send(protocol.ping_message(self._ids.next()))]
+        return self.expire(now) or [Send(protocol.ping_message(UNSTAMPED))]
 
     def expire(self, now: float) -> list[Action]:
         """The end of a session that ran out of time: idle, no welcome, or too long."""
@@ -249,9 +249,10 @@ class SessionProtocol:
         if self.phase is Phase.CLOSED:
             return []
         self._errors += 1
-        if self._errors > MAX_ERRORS and not error.closes_session:
-            error = TooManyErrors(f"{MAX_ERRORS} refused messages: closing. Last: {error.message}")
-        actions: list[Action] = [Send(protocol.error_message(self._ids.next(), error))]
+        limit = MAX_ERRORS_BEFORE_WELCOME if self.phase is Phase.AWAITING_WELCOME else MAX_ERRORS
+        if self._errors > limit and not error.closes_session:
+            error = TooManyErrors(f"{limit} refused messages: closing. Last: {error.message}")
+        actions: list[Action] = [Send(protocol.error_message(UNSTAMPED, error))]
         if error.closes_session:
             self.phase = Phase.CLOSED
             actions.append(Close(_close_code(error), error.name))
@@ -259,9 +260,7 @@ class SessionProtocol:
 
     def _result(self, hypothesis: Hypothesis) -> Send:
         return Send(
-            protocol.result_message(
-                self._ids.next(), hypothesis, words=self._words, speaker=self._speaker
-            )
+            protocol.result_message(UNSTAMPED, hypothesis, words=self._words, speaker=self._speaker)
         )
 
 

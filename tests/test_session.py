@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from stt import protocol
 from stt.auth import Authenticator
 from stt.engines.base import Alternative, Hypothesis, Word
 from stt.errors import (
@@ -22,7 +23,7 @@ from stt.errors import (
     TimeoutMessage,
     Unauthorized,
 )
-from stt.protocol import MessageIds
+from stt.protocol import UNSTAMPED, MessageIds
 from stt.session import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_NORMAL,
@@ -70,8 +71,8 @@ def welcome(msg_id=1, **data) -> str:
     return text("welcome", msg_id, client_id="any", access_token="test1234", data=data)
 
 
-def new_session(now=0.0, ids=None) -> SessionProtocol:
-    return SessionProtocol(ids or MessageIds(), timeout_s=TIMEOUT_S, now=now)
+def new_session(now=0.0) -> SessionProtocol:
+    return SessionProtocol(timeout_s=TIMEOUT_S, now=now)
 
 
 def opened_session(*, effective=None, now=0.0, **data) -> SessionProtocol:
@@ -180,9 +181,7 @@ def test_a_second_welcome_is_418_and_the_session_stays_open(after_audioend):
 
 
 def test_recognizer_opened_sends_the_welcome_ack_echoing_the_client_msg_id():
-    ids = MessageIds()
-    ids.next()  # the server counter is elsewhere: the ack must not use it
-    session = new_session(ids=ids)
+    session = new_session()
     [request] = session.receive_text(welcome(42), 0.0)
     [ack] = session.recognizer_opened(request, INFO, {"words": False})
     assert ack == Send({"type": "welcome", "msg_id": 42, "code": 200, "info": INFO})
@@ -232,10 +231,15 @@ def test_audio_after_audioend_is_a_process_error_per_frame():
     assert session.phase is Phase.AUDIO_ENDED
 
 
-def test_a_second_audioend_is_a_process_error():
+def test_a_repeated_audioend_is_a_no_op():
+    # SEPIA's web worker sends two when the microphone stops: no error, no second final.
     session = opened_session()
-    session.receive_text(text("audioend", 2), 1.0)
-    assert error_of(session.receive_text(text("audioend", 3), 2.0)) == (400, "ProcessError")
+    [end] = session.receive_text(text("audioend", 2), 1.0)
+    assert end == EndOfAudio(2)
+    assert session.receive_text(text("audioend", 3), 2.0) == []
+    assert session.phase is Phase.AUDIO_ENDED
+    session.audio_ended(2, final("done"))
+    assert session.receive_text(text("audioend", 4), 3.0) == []
 
 
 def test_pong_after_welcome_sends_nothing():
@@ -308,16 +312,25 @@ def test_effective_options_beat_the_requested_ones():
     assert message["features"] == {}
 
 
-def test_result_msg_ids_come_from_the_shared_counter():
+def test_server_msg_ids_come_from_the_shared_counter_in_sending_order():
     ids = MessageIds()
-    first, second = new_session(ids=ids), new_session(ids=ids)
+    first, second = new_session(), new_session()
     for session in (first, second):
         [request] = session.receive_text(welcome(), 0.0)
         session.recognizer_opened(request, INFO, {})
-    a = messages(first.results([partial("a")]))[0]["msg_id"]
-    b = messages(second.results([partial("b")]))[0]["msg_id"]
-    c = messages(first.heartbeat(1.0))[0]["msg_id"]
-    assert [a, b, c] == [1, 2, 3]
+    a = messages(first.results([partial("a")]))[0]
+    b = messages(second.results([partial("b")]))[0]
+    c = messages(first.heartbeat(1.0))[0]
+    assert [m["msg_id"] for m in (a, b, c)] == [UNSTAMPED] * 3
+    # Sent in another order than made: the ids follow the sending.
+    assert [protocol.stamp(m, ids)["msg_id"] for m in (c, b, a)] == [1, 2, 3]
+
+
+def test_stamping_keeps_the_ids_that_echo_the_client():
+    session = new_session()
+    [request] = session.receive_text(welcome(42), 0.0)
+    [ack] = messages(session.recognizer_opened(request, INFO, {}))
+    assert protocol.stamp(ack, MessageIds())["msg_id"] == 42
 
 
 def test_audio_ended_sends_the_response_then_exactly_one_final():
@@ -355,7 +368,8 @@ def test_a_whole_conversation_in_order():
     [end] = session.receive_text(text("audioend", 2, data={"byteLength": 50}), 11.0)
     assert end == EndOfAudio(2)
     out += session.audio_ended(end.msg_id, final("hello world", 0.9))
-    sent = messages(out)
+    ids = MessageIds()
+    sent = [protocol.stamp(m, ids) for m in messages(out)]
     assert [(m["type"], m["msg_id"]) for m in sent] == [
         ("welcome", 1),
         ("result", 1),
@@ -430,10 +444,10 @@ def test_invalid_messages_do_not_count_as_activity(invalid):
     assert timed_out(session, 0.0)
 
 
-def test_heartbeat_pings_carry_fresh_ids():
-    session = new_session()
-    ids = [messages(session.heartbeat(t))[0]["msg_id"] for t in (1.0, 2.0, 3.0)]
-    assert ids == [1, 2, 3]
+def test_heartbeat_pings_get_fresh_ids_when_sent():
+    session, ids = new_session(), MessageIds()
+    pings = [messages(session.heartbeat(t))[0] for t in (1.0, 2.0, 3.0)]
+    assert [protocol.stamp(ping, ids)["msg_id"] for ping in pings] == [1, 2, 3]
 
 
 # -- fail and closing --------------------------------------------------------------------------
@@ -671,49 +685,64 @@ def test_session_applies_optimize_final_result_with_the_models_language():
 USERS = {"alice": "alice-token", "bob": "bob-token"}
 
 
+COMMON, OWN = "common", "own"
+
+
+def proved_by(identity) -> str | None:
+    """Which token an identity was proved with."""
+    if identity is None:
+        return None
+    return OWN if identity.per_user else COMMON
+
+
 @pytest.mark.parametrize(
-    ("client_id", "token", "allowed"),
+    ("client_id", "token", "proof"),
     [
-        ("any", "test1234", True),
-        (None, "test1234", True),
-        ("alice", "test1234", True),
-        ("alice", "alice-token", True),
-        ("bob", "bob-token", True),
-        ("bob", "alice-token", False),
-        ("carol", "alice-token", False),
-        (None, "alice-token", False),
-        ("alice", "wrong", False),
-        ("alice", "", False),
-        ("alice", None, False),
-        ("any", None, False),
-        ("any", "test12345", False),
-        ("any", "TEST1234", False),
+        ("any", "test1234", COMMON),
+        (None, "test1234", COMMON),
+        ("alice", "test1234", COMMON),
+        ("alice", "alice-token", OWN),
+        ("bob", "bob-token", OWN),
+        ("bob", "alice-token", None),
+        ("carol", "alice-token", None),
+        (None, "alice-token", None),
+        ("alice", "wrong", None),
+        ("alice", "", None),
+        ("alice", None, None),
+        ("any", None, None),
+        ("any", "test12345", None),
+        ("any", "TEST1234", None),
     ],
 )
-def test_common_and_user_tokens(client_id, token, allowed):
+def test_common_and_user_tokens(client_id, token, proof):
     auth = Authenticator(AuthSettings(common_token="test1234", user_tokens=USERS))
-    assert auth.check(client_id, token) is allowed
+    identity = auth.check(client_id, token)
+    assert proved_by(identity) == proof
+    # Asked again (now from the cache of verified tokens): the same answer.
+    assert auth.check(client_id, token) == identity
+    if identity is not None:
+        assert identity.client_id == (client_id or "")
 
 
 @pytest.mark.parametrize(
-    ("client_id", "token", "allowed"),
+    ("client_id", "token", "proof"),
     [
-        ("alice", "alice-token", True),
-        ("any", "test1234", False),
-        ("any", "", False),
-        ("any", "\0", False),
-        ("alice", None, False),
+        ("alice", "alice-token", OWN),
+        ("any", "test1234", None),
+        ("any", "", None),
+        ("any", "\0", None),
+        ("alice", None, None),
     ],
 )
-def test_a_disabled_common_token_allows_user_tokens_only(client_id, token, allowed):
+def test_a_disabled_common_token_allows_user_tokens_only(client_id, token, proof):
     auth = Authenticator(AuthSettings(common_token=None, user_tokens=USERS))
-    assert auth.check(client_id, token) is allowed
+    assert proved_by(auth.check(client_id, token)) == proof
 
 
 def test_non_ascii_tokens_compare_fine():
     auth = Authenticator(AuthSettings(common_token=None, user_tokens={"jürgen": "schlüssel"}))
-    assert auth.check("jürgen", "schlüssel") is True
-    assert auth.check("jürgen", "schlussel") is False
+    assert proved_by(auth.check("jürgen", "schlüssel")) == OWN
+    assert auth.check("jürgen", "schlussel") is None
 
 
 def _wav_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
@@ -734,7 +763,7 @@ def _wav_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
     ],
 )
 def test_a_wav_header_that_does_not_fit_the_session_is_reported_once(header, complaint):
-    session = SessionProtocol(MessageIds(), timeout_s=10, now=0.0)
+    session = SessionProtocol(timeout_s=10, now=0.0)
     session.receive_text(json.dumps({"type": "welcome", "msg_id": 1, "data": {}}), 0.0)
     actions = session.receive_bytes(header + b"\0\0" * 10, 0.1)
     [error] = [a.message for a in actions if isinstance(a, Send)]
@@ -746,6 +775,6 @@ def test_a_wav_header_that_does_not_fit_the_session_is_reported_once(header, com
 
 
 def test_a_wav_header_that_fits_is_skipped_quietly():
-    session = SessionProtocol(MessageIds(), timeout_s=10, now=0.0)
+    session = SessionProtocol(timeout_s=10, now=0.0)
     session.receive_text(json.dumps({"type": "welcome", "msg_id": 1, "data": {}}), 0.0)
     assert session.receive_bytes(_wav_header(16000) + b"\1\2", 0.1) == [Decode(b"\1\2")]
