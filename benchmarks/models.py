@@ -41,8 +41,10 @@ socket_heartbeat_s = 10
 socket_timeout_s = 120
 decode_threads = {threads}
 keep_warm_s = {keep_warm_s}
-# Probes open and drop sessions back to back under one client id; 16 streams run at once.
-max_sessions_per_user = 1000
+# Probes open and drop sessions back to back from one address; 16 streams run at once.
+max_sessions_per_address = 1000
+connection_rate = 1000
+connection_burst = 1000
 
 [users]
 common_auth_token = test1234

@@ -13,16 +13,28 @@ from quart_trio import QuartTrio
 
 from stt import PROTOCOL_VERSION
 from stt.connection import Connection
+from stt.middleware import PLACE_KEY, Admission, AsgiApp, WholeHttpExchanges
 from stt.service import SpeechService
 
 WWW_DIR = Path(__file__).resolve().parent.parent / "www"
 #: The old server's session ids cycle 1..9999 with the start time appended.
 _SESSION_NUMBERS = itertools.cycle(range(1, 10_000))
+#: Request bodies the app reads (only ``POST /settings`` so far) are small, and come at once:
+#: a client that sends one slower than this is answered ``408`` and closed.
+MAX_CONTENT_LENGTH = 1 << 20
+BODY_TIMEOUT_S = 10
+
+
+def create_asgi_app(service: SpeechService) -> AsgiApp:
+    """What Hypercorn serves: the app behind the admission door and whole HTTP exchanges."""
+    return WholeHttpExchanges(Admission(create_app(service), service))
 
 
 def create_app(service: SpeechService) -> QuartTrio:
     app = QuartTrio(__name__, static_folder=str(WWW_DIR), static_url_path="/www")
     app.config["SPEECH_SERVICE"] = service
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
     allowed_origins = service.settings.server.cors_origins
 
     @app.after_request
@@ -88,7 +100,8 @@ def create_app(service: SpeechService) -> QuartTrio:
             # Refused at the handshake: a page from another site may not use this server.
             return Response(f"Origin {origin} is not allowed.", status=403)
         session_id = f"{next(_SESSION_NUMBERS)}-{int(time.time())}"
-        await Connection(websocket._get_current_object(), service, session_id).run()
+        place = websocket.scope[PLACE_KEY]  # given by the admission layer
+        await Connection(websocket._get_current_object(), service, session_id, place).run()
         return None
 
     # "//socket" is what the SEPIA JS class builds from a base URL with a trailing slash.

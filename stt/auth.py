@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from stt.admission import Identity
 from stt.settings import AuthSettings
 
 HASH_SCHEME = "pbkdf2_sha256"
@@ -60,29 +61,32 @@ class Authenticator:
     def __init__(self, settings: AuthSettings) -> None:
         self._common = settings.common_token
         self._users = dict(settings.user_tokens)
-        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        #: Digest of (client id, token) -> the identity it proved.
+        self._verified: OrderedDict[bytes, Identity] = OrderedDict()
         self._verified_lock = threading.Lock()
 
-    def check(self, client_id: str | None, token: str | None) -> bool:
-        """True when the token is the user's own or the common one."""
+    def check(self, client_id: str | None, token: str | None) -> Identity | None:
+        """Who the token proves the client to be: its own token, or the common one; else None."""
         if not token:
-            return False
+            return None
         key = hashlib.sha256(f"{client_id}\0{token}".encode()).digest()
         with self._verified_lock:
             if key in self._verified:
                 self._verified.move_to_end(key)
-                return True
+                return self._verified[key]
         stored = self._users.get(client_id or "")
         # Both checks run every time.  With plain tokens that hides whether a user exists;
         # with hashed ones a known user costs a key derivation more than an unknown one.
         user_ok = token_matches(token, stored) if stored else _burn(token)
         common_ok = token_matches(token, self._common) if self._common else _burn(token)
-        if user_ok or common_ok:
-            with self._verified_lock:
-                self._verified[key] = None
-                if len(self._verified) > VERIFIED_CACHE_SIZE:
-                    self._verified.popitem(last=False)
-        return user_ok or common_ok
+        if not (user_ok or common_ok):
+            return None
+        identity = Identity(client_id or "", per_user=user_ok)
+        with self._verified_lock:
+            self._verified[key] = identity
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return identity
 
 
 def _burn(token: str) -> bool:

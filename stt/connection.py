@@ -28,10 +28,10 @@ import trio
 from quart import Websocket
 
 from stt import protocol
+from stt.admission import Place
 from stt.engines.base import Recognizer
 from stt.errors import (
     AsrEngineError,
-    AuthenticationFailed,
     ChunkProcessorError,
     InternalError,
     ServerBusy,
@@ -103,13 +103,17 @@ class AudioBudget:
 
 
 class Connection:
-    def __init__(self, websocket: Websocket, service: SpeechService, session_id: str) -> None:
+    def __init__(
+        self, websocket: Websocket, service: SpeechService, session_id: str, place: Place
+    ) -> None:
         server = service.settings.server
         self._websocket = websocket
         self._service = service
         self._session_id = session_id
+        #: Its place among pending connections, then sessions; freed as soon as the client
+        #: has seen the end, before the recognizer is (that may wait for an engine thread).
+        self._place = place
         self._protocol = SessionProtocol(
-            service.ids,
             timeout_s=server.timeout_s,
             now=trio.current_time(),
             welcome_timeout_s=server.welcome_timeout_s,
@@ -126,7 +130,6 @@ class Connection:
         self._recognizer: Recognizer | None = None
         self._engine = ""
         self._lookahead: Work | None = None
-        self._user: str | None = None
         self._outcome = "client closed"
         self._closed = False
         #: Last words when the session is ended from outside the send task.
@@ -134,13 +137,6 @@ class Connection:
 
     async def run(self) -> None:
         await self._websocket.accept()
-        try:
-            self._service.admit()
-        except ServerBusy as error:
-            log.warning("session %s refused: %s", self._session_id, error.message)
-            self._service.metrics.sessions.labels("rejected").inc()
-            await self._say_goodbye(self._protocol.fail(error))
-            return
         log.info("session %s opened from %s", self._session_id, self._address)
         try:
             async with trio.open_nursery() as nursery:
@@ -161,14 +157,14 @@ class Connection:
                     self._goodbye = self._protocol.fail(ServerBusy(SHUTTING_DOWN))
                 if self._goodbye and not self._closed:
                     await self._say_goodbye(self._goodbye)
+                self._service.release(self._place)
                 await self._release_recognizer()
-            self._service.release(self._user)
             self._service.metrics.sessions.labels(self._outcome).inc()
             log.info("session %s closed: %s", self._session_id, self._outcome)
 
     @property
     def _address(self) -> str:
-        return self._websocket.remote_addr or "unknown"
+        return self._place.address
 
     async def _guarded(self, loop: Callable[[], Any]) -> None:
         """Turn a bug in one task into an error message and a close, not a dropped socket."""
@@ -208,8 +204,7 @@ class Connection:
             try:
                 for action in actions:
                     if isinstance(action, Send):
-                        self._count_error(action.message)
-                        await self._websocket.send(protocol.encode(action.message))
+                        await self._send(action.message)
                     elif isinstance(action, Close):
                         await self._websocket.close(action.code, action.reason)
             except Exception:  # the client may be gone already; nothing left to tell
@@ -265,6 +260,7 @@ class Connection:
         self._count_error(message)
         if _is_final(message) and self._protocol.phase is not Phase.STREAMING:
             self._outcome = "completed"
+        message = protocol.stamp(message, self._service.ids)
         await self._websocket.send(protocol.encode(message))
 
     async def _close(self, close: Close) -> None:
@@ -323,12 +319,10 @@ class Connection:
         return b"".join(chunks) if len(chunks) > 1 else pcm
 
     async def _open(self, request: OpenRecognizer) -> list[Action]:
-        await self._authenticate(request)
         service = self._service
+        identity = await service.authenticate(request.welcome, self._address)
         plan = service.plan_session(request.options)
-        client_id = request.welcome.client_id or ""
-        service.admit_user(client_id)
-        self._user = client_id
+        service.admit(self._place, identity)
         self._engine = plan.model.spec.engine
         self._bytes_per_second = 2 * plan.recognition.sample_rate
         self._budget.limit = int(
@@ -355,35 +349,6 @@ class Connection:
                 log.exception("session %s: recognizer failed", self._session_id)
                 raise ChunkProcessorError(f"Failed to create processor: {error}") from error
         return self._recognizer
-
-    async def _authenticate(self, request: OpenRecognizer) -> None:
-        """Check the token (in a thread: hashed tokens cost a key derivation); throttle failures."""
-        service = self._service
-        throttle = service.throttle
-        if throttle.is_refused(self._address, time.monotonic()):
-            service.metrics.auth_failures.inc()
-            raise AuthenticationFailed(
-                "Too many failed authentications from this address. Try again later."
-            )
-        welcome = request.welcome
-        if await trio.to_thread.run_sync(
-            service.authenticator.check,
-            welcome.client_id,
-            welcome.access_token,
-            limiter=service.auth_limiter,
-        ):
-            return
-        service.metrics.auth_failures.inc()
-        delay = throttle.delay_after_failure(self._address, time.monotonic())
-        # Never log the token itself.
-        log.warning(
-            "session %s: authentication failed for client id %r from %s",
-            self._session_id,
-            welcome.client_id,
-            self._address,
-        )
-        await trio.sleep(delay)
-        raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 
     async def _decode(self, first: bytes) -> list[Action]:
         async with self._service.engine_limiter:

@@ -14,7 +14,20 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.active_sessions = Gauge(
-            "sepia_stt_active_sessions", "Open WebSocket sessions.", registry=self.registry
+            "sepia_stt_active_sessions",
+            "Authenticated WebSocket sessions (what max_sessions counts).",
+            registry=self.registry,
+        )
+        self.pending_connections = Gauge(
+            "sepia_stt_pending_connections",
+            "WebSocket connections not yet authenticated (what max_pending counts).",
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "sepia_stt_refusals",
+            "Connections and welcomes refused at a limit, by the limit.",
+            ["reason"],
+            registry=self.registry,
         )
         self.sessions = Counter(
             "sepia_stt_sessions",

@@ -10,7 +10,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
-from stt.app import create_app
+from stt.app import create_asgi_app
 from stt.memory import limit_heap_arenas
 from stt.service import SpeechService
 from stt.settings import Settings
@@ -49,7 +49,7 @@ async def serve(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then drain: no new sessions, running streams finish."""
-    app = create_app(service)
+    app = create_asgi_app(service)
     config = hypercorn_config(service.settings)
     stopped = trio.Event()
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
 
 from stt import PROTOCOL_VERSION
+from stt.admission import Admission, Identity, Place, Refused
 from stt.auth import Authenticator, AuthThrottle
 from stt.engines import engine_class
 from stt.engines.base import Engine, EngineConfig, LoadedModel, RecognitionOptions
-from stt.errors import EngineNotFound, ServerBusy
+from stt.errors import AuthenticationFailed, EngineNotFound
 from stt.memory import trim_heap
 from stt.metrics import ServerMetrics
 from stt.models import ModelCatalog, ModelSpec
-from stt.protocol import MessageIds, SessionOptions
+from stt.protocol import ClientMessage, MessageIds, SessionOptions
 from stt.session import SHUTTING_DOWN
 from stt.settings import Settings, SettingsError
 
@@ -61,8 +61,9 @@ class SpeechService:
             base_delay_s=settings.server.auth_failure_delay_s,
             max_failures=settings.server.auth_max_failures,
         )
-        self._active = 0
-        self._per_user: Counter[str] = Counter()
+        self.admission = Admission(settings.server)
+        self.metrics.active_sessions.set_function(lambda: self.admission.sessions)
+        self.metrics.pending_connections.set_function(lambda: self.admission.pending)
         #: Set on SIGTERM/SIGINT: no new sessions, running ones finish their stream.
         self.drain_started = trio.Event()
         self._all_closed = trio.Event()
@@ -71,44 +72,68 @@ class SpeechService:
 
     @property
     def accepting(self) -> bool:
-        """Models loaded, not draining, below the session limit: what ``/ready`` reports."""
-        return (
-            self.ready
-            and not self.drain_started.is_set()
-            and self._active < self.settings.server.max_sessions
-        )
+        """Models loaded, not draining, room for a session: what ``/ready`` reports."""
+        return self.ready and not self.drain_started.is_set() and self.admission.has_room
 
-    def admit(self) -> None:
-        """Count a new connection in; ``ServerBusy`` when there is no room for it."""
-        if self.drain_started.is_set():
-            raise ServerBusy(SHUTTING_DOWN)
-        if self._active >= self.settings.server.max_sessions:
-            raise ServerBusy(
-                f"Server is at its limit of {self.settings.server.max_sessions} sessions."
+    def open_connection(self, address: str, now: float) -> Place:
+        """A place for a new connection until it authenticates; ``Refused`` beyond the limits.
+
+        While draining, a connection is still let in (within the limits): its session
+        tells it ``ServerBusy`` in the protocol, which a SEPIA client shows, and closes.
+        """
+        try:
+            return self.admission.open(address, now)
+        except Refused as refusal:
+            self.metrics.refusals.labels(refusal.reason).inc()
+            raise
+
+    async def authenticate(self, welcome: ClientMessage, address: str) -> Identity:
+        """Who the welcome's token proves; ``AuthenticationFailed`` after a throttled delay.
+
+        The check runs in a thread (hashed tokens cost a key derivation), one at a
+        time, so a burst of welcomes cannot starve decoding.
+        """
+        if self.throttle.is_refused(address, time.monotonic()):
+            self.metrics.auth_failures.inc()
+            raise AuthenticationFailed(
+                "Too many failed authentications from this address. Try again later."
             )
-        self._active += 1
-        self.metrics.active_sessions.inc()
+        identity = await trio.to_thread.run_sync(
+            self.authenticator.check,
+            welcome.client_id,
+            welcome.access_token,
+            limiter=self.auth_limiter,
+        )
+        if identity is not None:
+            return identity
+        self.metrics.auth_failures.inc()
+        delay = self.throttle.delay_after_failure(address, time.monotonic())
+        # Never log the token itself.
+        log.warning("authentication failed for client id %r from %s", welcome.client_id, address)
+        await trio.sleep(delay)
+        raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 
-    def admit_user(self, client_id: str) -> None:
-        limit = self.settings.server.max_sessions_per_user
-        if self._per_user[client_id] >= limit:
-            raise ServerBusy(f"Client {client_id!r} already has {limit} sessions open.")
-        self._per_user[client_id] += 1
+    def admit(self, place: Place, identity: Identity) -> None:
+        """Count an authenticated connection as a session; ``Refused`` when there is no room."""
+        try:
+            if self.drain_started.is_set():
+                raise Refused("draining", SHUTTING_DOWN)
+            self.admission.authenticate(place, identity)
+        except Refused as refusal:
+            self.metrics.refusals.labels(refusal.reason).inc()
+            raise
 
-    def release(self, client_id: str | None) -> None:
-        """A connection that was admitted has ended."""
-        self._active -= 1
-        self.metrics.active_sessions.dec()
-        if client_id is not None:
-            self._per_user[client_id] -= 1
-            if not self._per_user[client_id]:
-                del self._per_user[client_id]
-        if self._active == 0 and self.drain_started.is_set():
-            self._all_closed.set()
+    def release(self, place: Place) -> None:
+        """A connection has ended for its client: its place is free at once."""
+        self.admission.release(place)
+        self._check_drained()
 
     def start_draining(self) -> None:
         self.drain_started.set()
-        if self._active == 0:
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self.drain_started.is_set() and not (self.admission.sessions or self.admission.pending):
             self._all_closed.set()
 
     async def wait_all_closed(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import ipaddress
 import logging
 import os
 import re
@@ -37,6 +38,9 @@ class SettingsError(Exception):
     """The settings file is missing or broken; the message names the key."""
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     host: str = "0.0.0.0"
@@ -51,14 +55,27 @@ class ServerSettings:
     auth_failure_delay_s: float = 3.0
     #: Failed authentications from one address within 10 minutes before it is refused.
     auth_max_failures: int = 10
+    #: Authenticated sessions at once; connections still waiting for their welcome do not count.
     max_sessions: int = 100
+    #: Sessions per client id, for clients with a per-user token (the common token proves no id).
     max_sessions_per_user: int = 10
+    #: Sessions per client address, for clients with the common token.
+    max_sessions_per_address: int = 20
+    #: Connections not yet authenticated, in all and per client address: beyond these a new
+    #: socket is refused at the upgrade, before the server keeps any state for it.
+    max_pending: int = 500
+    max_pending_per_address: int = 20
+    #: New connections per second per client address (a token bucket of ``connection_burst``).
+    connection_rate: float = 10.0
+    connection_burst: int = 30
+    #: Peers (balancers, reverse proxies) whose ``X-Forwarded-For`` names the real client.
+    trusted_proxies: tuple[IpNetwork, ...] = ()
     #: Largest binary frame; a larger one is dropped with ``413 MessageTooLarge``.
     max_frame_bytes: int = 1024 * 1024
     max_session_s: float = 3600.0
     #: Audio received but not yet decoded, per session; beyond it the socket is not read.
     max_buffered_audio_s: float = 10.0
-    welcome_timeout_s: float = 10.0
+    welcome_timeout_s: float = 5.0
     #: On SIGTERM/SIGINT, how long running streams may take to reach their final.
     drain_grace_s: float = 30.0
     #: How long a finished session's recognizer is kept warm for the next one; unused
@@ -292,6 +309,14 @@ def _parse_server(parser: configparser.ConfigParser, base_dir: Path) -> ServerSe
         auth_max_failures=count("auth_max_failures", defaults.auth_max_failures),
         max_sessions=count("max_sessions", defaults.max_sessions),
         max_sessions_per_user=count("max_sessions_per_user", defaults.max_sessions_per_user),
+        max_sessions_per_address=count(
+            "max_sessions_per_address", defaults.max_sessions_per_address
+        ),
+        max_pending=count("max_pending", defaults.max_pending),
+        max_pending_per_address=count("max_pending_per_address", defaults.max_pending_per_address),
+        connection_rate=positive("connection_rate", defaults.connection_rate),
+        connection_burst=count("connection_burst", defaults.connection_burst),
+        trusted_proxies=_networks(_get(parser, "server", "trusted_proxies", "")),
         max_frame_bytes=count("max_frame_bytes", defaults.max_frame_bytes),
         max_session_s=positive("max_session_s", defaults.max_session_s),
         max_buffered_audio_s=positive("max_buffered_audio_s", defaults.max_buffered_audio_s),
@@ -302,6 +327,19 @@ def _parse_server(parser: configparser.ConfigParser, base_dir: Path) -> ServerSe
         tls_keyfile=_resolve(base_dir, keyfile) if keyfile else None,
         ws_allowed_origins=_list(_get(parser, "server", "ws_allowed_origins", "")),
     )
+
+
+def _networks(value: str) -> tuple[IpNetwork, ...]:
+    """``trusted_proxies``: addresses or CIDR blocks, comma-separated."""
+    networks = []
+    for item in _list(value):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"[server] trusted_proxies: {item!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
 
 
 def _list(value: str) -> tuple[str, ...]:

@@ -94,6 +94,9 @@ socket_heartbeat_s = {heartbeat_s}
 socket_timeout_s = {timeout_s}
 auth_failure_delay_s = {auth_delay_s}
 drain_grace_s = {drain_grace_s}
+# The tests open sockets back to back from one address; the flood tests check these limits.
+connection_rate = 1000
+connection_burst = 1000
 {server_extra}
 
 [users]

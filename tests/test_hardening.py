@@ -30,6 +30,7 @@ from tests.test_server_protocol import assert_error, closed_code, raw_socket, re
 LIMITS = """
 max_sessions = 3
 max_sessions_per_user = 2
+max_sessions_per_address = 2
 max_frame_bytes = 65536
 welcome_timeout_s = 1
 max_session_s = 4
@@ -39,9 +40,12 @@ ws_allowed_origins = http://good.example
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory) -> Iterator[RunningServer]:
-    bob = f"user2 = bob\ntoken2 = {hash_token('bob-secret', iterations=1000)}"
+    users = (
+        f"user2 = bob\ntoken2 = {hash_token('bob-secret', iterations=1000)}\n"
+        "user3 = carol\ntoken3 = carol-secret\n"
+    )
     folder = tmp_path_factory.mktemp("strict")
-    running = RunningServer(write_settings(folder, server_extra=LIMITS, users_extra=bob))
+    running = RunningServer(write_settings(folder, server_extra=LIMITS, users_extra=users))
     yield running
     running.stop()
 
@@ -64,13 +68,19 @@ async def wait_until_idle(server: RunningServer) -> None:
 async def test_session_limit_refuses_with_503_and_ready_says_so(strict_server):
     await wait_until_idle(strict_server)
     async with trio.open_nursery() as nursery:
-        opened = []
-        for client_id in ("u1", "u2", "u3"):
-            client = await nursery.start(hold_session, strict_server, client_id)
-            opened.append(client)
+        for client_id, token in (
+            ("u1", "test1234"),
+            ("alice", "alice-secret"),
+            ("bob", "bob-secret"),
+        ):
+            await nursery.start(hold_session, strict_server, client_id, token)
         assert (await get(strict_server, "/ready")).status_code == 503
+        # A connection is not refused before it authenticates: the limit counts sessions.
         async with raw_socket(strict_server) as websocket:
-            assert_error(await receive(websocket), 503, "ServerBusy")
+            await send(websocket, welcome(client_id="carol", token="carol-secret"))
+            error = await receive(websocket)
+            assert_error(error, 503, "ServerBusy")
+            assert "limit of 3 sessions" in error["message"]
             assert await closed_code(websocket) == 1013
         nursery.cancel_scope.cancel()
     with trio.fail_after(5):
@@ -78,25 +88,46 @@ async def test_session_limit_refuses_with_503_and_ready_says_so(strict_server):
             await trio.sleep(0.05)
 
 
-async def hold_session(server: RunningServer, client_id: str, task_status) -> None:
+async def hold_session(
+    server: RunningServer, client_id: str, token: str = "test1234", *, task_status
+) -> None:
     async with SttClient.connect(server.http_url) as client:
-        await client.welcome({"model": "test-engine"}, client_id=client_id)
+        await client.welcome({"model": "test-engine"}, client_id=client_id, token=token)
         task_status.started(client)
         while True:  # keep it busy, so the welcome and idle timeouts do not end it
             await client.send_audio(silence(0.1))
             await trio.sleep(0.2)
 
 
-async def test_sessions_per_user_are_limited(strict_server):
+async def test_sessions_per_user_are_limited_for_per_user_tokens(strict_server):
     await wait_until_idle(strict_server)
     async with trio.open_nursery() as nursery:
         for _ in range(2):
-            await nursery.start(hold_session, strict_server, "carol")
+            await nursery.start(hold_session, strict_server, "carol", "carol-secret")
         async with SttClient.connect(strict_server.http_url) as client:
             with pytest.raises(ServerError) as error:
-                await client.welcome({"model": "test-engine"}, client_id="carol")
+                await client.welcome(
+                    {"model": "test-engine"}, client_id="carol", token="carol-secret"
+                )
         assert error.value.name == "ServerBusy"
         assert "carol" in error.value.message["message"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_common_token_sessions_are_limited_per_address_not_per_claimed_id(strict_server):
+    # Any client may call itself anything with the common token: the id proves nothing.
+    await wait_until_idle(strict_server)
+    async with trio.open_nursery() as nursery:
+        for client_id in ("any", "any"):
+            await nursery.start(hold_session, strict_server, client_id)
+        async with SttClient.connect(strict_server.http_url) as client:
+            with pytest.raises(ServerError) as error:
+                await client.welcome({"model": "test-engine"}, client_id="someone-else")
+        assert error.value.name == "ServerBusy"
+        assert "address" in error.value.message["message"]
+        # A per-user token is counted for its user, not the address.
+        async with SttClient.connect(strict_server.http_url) as client:
+            await client.welcome({"model": "test-engine"}, client_id="alice", token="alice-secret")
         nursery.cancel_scope.cancel()
 
 

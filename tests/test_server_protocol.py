@@ -179,8 +179,28 @@ async def test_audio_after_audioend_is_a_process_error(server):
         assert final["isFinal"] and final["transcript"] == "[processed bytes: 3200]"
         await send(websocket, silence(0.1))
         assert_error(await receive(websocket), 400, "ProcessError")
-        await send(websocket, {"type": "audioend", "msg_id": 3})
-        assert_error(await receive(websocket), 400, "ProcessError")
+
+
+async def test_a_repeated_audioend_is_answered_once_and_ids_never_decrease(server):
+    # SEPIA's web worker sends audioend twice, back to back, when the microphone stops.
+    async with raw_socket(server) as websocket:
+        await send(websocket, welcome(model="test-engine"))
+        await receive(websocket)
+        await send(websocket, silence(0.5))
+        for msg_id in (2, 3):
+            await send(websocket, {"type": "audioend", "msg_id": msg_id})
+        received = [await receive(websocket)]
+        while not received[-1].get("isFinal"):
+            received.append(await receive(websocket))
+        # Audio after the end is still refused: the next message is that error, nothing
+        # about the second audioend came before it.
+        await send(websocket, silence(0.1))
+        received.append(await receive(websocket))
+    kinds = [m["type"] for m in received]
+    assert kinds.count("response") == 1 and kinds[-2:] == ["result", "error"]
+    assert received[-1]["name"] == "ProcessError"
+    server_ids = [m["msg_id"] for m in received if m["type"] != "response"]
+    assert server_ids == sorted(server_ids)
 
 
 async def test_welcome_ack_echoes_msg_id_and_reports_options_and_settings(server):
@@ -405,6 +425,8 @@ async def test_errors_keep_their_place_behind_earlier_messages(server):
 
 async def test_a_client_that_only_sends_refused_messages_is_cut_off(server):
     async with raw_socket(server) as websocket:
+        await send(websocket, welcome(model="test-engine"))
+        assert (await receive(websocket))["type"] == "welcome"
         for _ in range(60):
             await send(websocket, "not json")
         names = []
@@ -413,4 +435,16 @@ async def test_a_client_that_only_sends_refused_messages_is_cut_off(server):
                 names.append((await receive(websocket))["name"])
     assert names[:50] == ["InvalidMessage"] * 50
     assert names[50] == "TooManyErrors"
+    assert closed.value.reason.code == 1008
+
+
+async def test_before_the_welcome_a_client_gets_only_five_refusals(server):
+    async with raw_socket(server) as websocket:
+        for _ in range(10):
+            await send(websocket, "not json")
+        names = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                names.append((await receive(websocket))["name"])
+    assert names == ["InvalidMessage"] * 5 + ["TooManyErrors"]
     assert closed.value.reason.code == 1008
