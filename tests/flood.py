@@ -138,17 +138,19 @@ class RawWebSocket:
         return True
 
 
-async def refused_or_accepted(tally: Tally, source: str, port: int) -> RawWebSocket | None:
-    """Open a socket; count how it went; the socket if it was accepted."""
+async def refused_or_accepted(
+    tally: Tally, kind: str, source: str, port: int
+) -> RawWebSocket | None:
+    """Open a socket; count how it went (``<kind> accepted``, ``<kind> refused 503``, ...)."""
     try:
         websocket = await RawWebSocket.open(source, port)
     except OSError:
-        tally.add("connect failed")
+        tally.add(f"{kind} connect failed")
         return None
     if websocket.status == 101:
-        tally.add("accepted")
+        tally.add(f"{kind} accepted")
         return websocket
-    tally.add(f"refused {websocket.status}")
+    tally.add(f"{kind} refused {websocket.status}")
     await websocket.aclose()
     return None
 
@@ -159,41 +161,45 @@ async def refused_or_accepted(tally: Tally, source: str, port: int) -> RawWebSoc
 async def idle_socket(port: int, host: str, until: float, tally: Tally) -> None:
     """Open a socket and never say welcome; as soon as it is closed or refused, again."""
     while trio.current_time() < until:
-        websocket = await refused_or_accepted(tally, host, port)
+        websocket = await refused_or_accepted(tally, "idle", host, port)
         if websocket is None:
             await trio.sleep(WELCOME_TIMEOUT_S)
             continue
         with trio.move_on_at(until):
             await websocket.wait_closed()
-            tally.add("closed by the server")
+            tally.add("idle closed by the server")
         await websocket.aclose()
 
 
 async def wrong_token(port: int, host: str, tally: Tally) -> None:
-    websocket = await refused_or_accepted(tally, host, port)
+    websocket = await refused_or_accepted(tally, "wrong token", host, port)
     if websocket is None:
         return
     welcome = {"type": "welcome", "msg_id": 1, "client_id": "any", "access_token": "guess"}
     with trio.move_on_after(WRONG_TOKEN_SECONDS):
         await websocket.send_json(welcome)
         await websocket.wait_closed()
+        tally.add("wrong token closed by the server")
     await websocket.aclose()
 
 
 async def wrong_tokens(port: int, tally: Tally) -> None:
+    """Wrong-token welcomes on new sockets, on schedule however long each one takes."""
+    started = trio.current_time()
     async with trio.open_nursery() as nursery:
         for n in range(WRONG_TOKENS_PER_S * WRONG_TOKEN_SECONDS):
+            await trio.sleep_until(started + n / WRONG_TOKENS_PER_S)
             host = WRONG_TOKEN_HOSTS[n % len(WRONG_TOKEN_HOSTS)]
+            tally.add("wrong token launched")
             nursery.start_soon(wrong_token, port, host, tally)
-            await trio.sleep(1 / WRONG_TOKENS_PER_S)
 
 
 async def garbage_socket(port: int, until: float, tally: Tally) -> None:
     """Broken JSON and audio before any welcome, ten frames a second, until closed."""
     while trio.current_time() < until:
-        websocket = await refused_or_accepted(tally, GARBAGE_HOST, port)
+        websocket = await refused_or_accepted(tally, "garbage", GARBAGE_HOST, port)
         if websocket is None:
-            await trio.sleep(1)
+            await trio.sleep(WELCOME_TIMEOUT_S)
             continue
         with trio.move_on_at(until):
             async with trio.open_nursery() as nursery:
@@ -202,7 +208,7 @@ async def garbage_socket(port: int, until: float, tally: Tally) -> None:
                     await websocket.send_text("{not json")
                     await websocket.send_bytes(b"\xff" * 3200)
                     await trio.sleep(0.1)
-            tally.add("closed by the server")
+            tally.add("garbage closed by the server")
         await websocket.aclose()
 
 
