@@ -1,11 +1,43 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.audio import silence, speak
 from tests.server import RunningServer, write_settings
+
+#: A skip whose reason starts with this is allowed in CI too: the test needs something CI is
+#: not meant to have (a large download on request, the workplace's optional audio).
+OPTIONAL = "optional:"
+
+
+def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+
+
+def _fail_skip_in_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """In CI a test that skips for a missing package, tool or model proves nothing: fail it."""
+    if os.environ.get("CI") and report.skipped:
+        reason = _skip_reason(report).removeprefix("Skipped: ")
+        if not reason.startswith(OPTIONAL):
+            report.outcome = "failed"
+            report.longrepr = f"skipped in CI (CI is set): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
+
 
 #: Korean sentences for the Korean Vosk model (what is said matters less than that it is speech).
 KOREAN_SENTENCES = ["안녕하세요 오늘 날씨가 좋습니다", "하나 둘 셋 넷 다섯"]

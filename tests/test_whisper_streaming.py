@@ -111,7 +111,8 @@ async def test_continuous_mode_gives_a_final_per_sentence(default_server):
 
 
 @pytest.mark.skipif(
-    not (SHARED_AUDIO / "easy_counting_en.ogg").is_file(), reason="needs ../shared/audio"
+    not (SHARED_AUDIO / "easy_counting_en.ogg").is_file(),
+    reason="optional: needs ../shared/audio",
 )
 async def test_counting_with_optimize_final_result(default_server):
     pcm = to_pcm(Path(SHARED_AUDIO / "easy_counting_en.ogg"))
