@@ -284,6 +284,13 @@ def test_asr_models_without_any_model_is_an_error(tmp_path):
         ("socket_heartbeat_s = -5", "socket_heartbeat_s"),
         ("decode_threads = many", "decode_threads"),
         ("keep_warm_s = -1", "keep_warm_s"),
+        ("max_pending = 0", "max_pending"),
+        ("max_pending_per_address = 2.5", "max_pending_per_address"),
+        ("max_sessions_per_address = none", "max_sessions_per_address"),
+        ("connection_rate = 0", "connection_rate"),
+        ("connection_burst = -3", "connection_burst"),
+        ("trusted_proxies = 10.0.0.0/33", "trusted_proxies"),
+        ("trusted_proxies = proxy.example", "trusted_proxies"),
     ],
 )
 def test_a_bad_number_in_server_is_an_error_naming_the_key(tmp_path, server, key):
@@ -304,6 +311,12 @@ def test_server_section_values_are_read(tmp_path):
         decode_threads = 3
         auth_failure_delay_s = 0
         keep_warm_s = 0
+        max_sessions_per_address = 4
+        max_pending = 50
+        max_pending_per_address = 5
+        connection_rate = 2.5
+        connection_burst = 7
+        trusted_proxies = 10.0.0.1, 192.168.0.0/24 , ::1
         """
     settings = load(tmp_path, textwrap.dedent(text) + fixed_engine_file("path1 = m\nlang1 = en\n"))
     server = settings.server
@@ -313,6 +326,10 @@ def test_server_section_values_are_read(tmp_path):
     assert (server.heartbeat_s, server.timeout_s) == (2.5, 7.0)
     assert (server.decode_threads, server.auth_failure_delay_s) == (3, 0.0)
     assert server.keep_warm_s == 0.0
+    assert (server.max_sessions_per_address, server.max_pending) == (4, 50)
+    assert server.max_pending_per_address == 5
+    assert (server.connection_rate, server.connection_burst) == (2.5, 7)
+    assert [str(n) for n in server.trusted_proxies] == ["10.0.0.1/32", "192.168.0.0/24", "::1/128"]
 
 
 def test_server_defaults_apply_when_the_section_is_missing(tmp_path):
@@ -320,6 +337,9 @@ def test_server_defaults_apply_when_the_section_is_missing(tmp_path):
     assert settings.server.port == 20741
     assert (settings.server.heartbeat_s, settings.server.timeout_s) == (10.0, 15.0)
     assert settings.server.keep_warm_s == 300.0
+    assert settings.server.welcome_timeout_s == 5.0
+    assert (settings.server.max_pending, settings.server.max_pending_per_address) == (500, 20)
+    assert settings.server.trusted_proxies == ()
 
 
 # -- users -------------------------------------------------------------------------------
