@@ -241,6 +241,15 @@ class Connection:
             except SttError as error:
                 actions = self._protocol.fail(error)
             await self._queue_outgoing(actions)
+            if isinstance(work, EndOfAudio):
+                await self._finish()
+
+    async def _finish(self) -> None:
+        """The last final is on its way and no audio may follow: the session has ended for its
+        client, who may keep the socket open a while (SEPIA clients close it on the final).
+        Its place and its recognizer are freed now, not when the socket closes."""
+        self._service.release(self._place)
+        await self._release_recognizer()
 
     async def _send_loop(self) -> None:
         async for batch in self._outbox_out:

@@ -131,6 +131,24 @@ async def test_common_token_sessions_are_limited_per_address_not_per_claimed_id(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_session_stops_counting_once_its_final_is_sent(strict_server):
+    # Two common-token sessions fill the address's places; they get their finals and keep
+    # their sockets open (a client may close a little later): a new session still gets in.
+    await wait_until_idle(strict_server)
+    async with (
+        SttClient.connect(strict_server.http_url) as first,
+        SttClient.connect(strict_server.http_url) as second,
+    ):
+        for client in (first, second):
+            await client.welcome({"model": "test-engine"})
+        for client in (first, second):
+            result = await client.transcribe(silence(0.2))
+            assert result.final["transcript"] == "[processed bytes: 6400]"
+        async with SttClient.connect(strict_server.http_url) as third:
+            await third.welcome({"model": "test-engine"})
+            assert (await third.transcribe(silence(0.1))).final["isFinal"]
+
+
 async def test_a_too_large_frame_is_refused_and_nothing_else_is_lost(strict_server):
     async with SttClient.connect(strict_server.http_url) as client:
         await client.welcome({"model": "test-engine"})
