@@ -24,6 +24,11 @@ SHIPPED_TOKEN = "test1234"
 FRAME_LIMIT_SLACK = 4
 #: After the drain, sessions still open get this long to hear goodbye before Hypercorn stops.
 FORCED_CLOSE_S = 2.0
+#: Hypercorn's keep-alive timer runs from a connection's start until its request's headers are
+#: complete, and again while it is idle between requests: slow or idle clients are cut off here.
+KEEP_ALIVE_S = 5.0
+#: Request headers (or a request line) larger than this are refused (``431``).
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -37,6 +42,8 @@ def hypercorn_config(settings: Settings) -> Config:
     config.websocket_ping_interval = None
     config.websocket_max_message_size = FRAME_LIMIT_SLACK * server.max_frame_bytes
     config.graceful_timeout = FORCED_CLOSE_S
+    config.keep_alive_timeout = KEEP_ALIVE_S
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
     if server.tls_certfile and server.tls_keyfile:
         config.certfile = str(server.tls_certfile)
         config.keyfile = str(server.tls_keyfile)
