@@ -13,6 +13,7 @@ import argparse
 import json
 import resource
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -41,6 +42,9 @@ WRONG_TOKENS_PER_S = 200
 WRONG_TOKEN_SECONDS = 10
 #: The default welcome timeout: the idle sockets come back this often.
 WELCOME_TIMEOUT_S = 5
+
+
+Holder = Callable[["RawWebSocket"], Awaitable[None]]
 
 
 async def connect_from(source: str, port: int) -> trio.SocketStream:
@@ -158,17 +162,35 @@ async def refused_or_accepted(
 # -- the hostile hosts ---------------------------------------------------------------------------
 
 
-async def idle_socket(port: int, host: str, until: float, tally: Tally) -> None:
-    """Open a socket and never say welcome; as soon as it is closed or refused, again."""
+async def reconnecting(
+    kind: str, host: str, port: int, until: float, tally: Tally, hold: Holder
+) -> None:
+    """Open a socket and ``hold`` it until the server closes it; then (or, when refused,
+    after ``WELCOME_TIMEOUT_S``) again, until ``until``."""
     while trio.current_time() < until:
-        websocket = await refused_or_accepted(tally, "idle", host, port)
+        websocket = await refused_or_accepted(tally, kind, host, port)
         if websocket is None:
             await trio.sleep(WELCOME_TIMEOUT_S)
             continue
         with trio.move_on_at(until):
-            await websocket.wait_closed()
-            tally.add("idle closed by the server")
+            await hold(websocket)
+            tally.add(f"{kind} closed by the server")
         await websocket.aclose()
+
+
+async def say_nothing(websocket: RawWebSocket) -> None:
+    """An idle socket: never a welcome."""
+    await websocket.wait_closed()
+
+
+async def send_garbage(websocket: RawWebSocket) -> None:
+    """Broken JSON and audio before any welcome, ten frames a second, until closed."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(websocket.wait_closed)
+        while not websocket.closed:
+            await websocket.send_text("{not json")
+            await websocket.send_bytes(b"\xff" * 3200)
+            await trio.sleep(0.1)
 
 
 async def wrong_token(port: int, host: str, tally: Tally) -> None:
@@ -192,24 +214,6 @@ async def wrong_tokens(port: int, tally: Tally) -> None:
             host = WRONG_TOKEN_HOSTS[n % len(WRONG_TOKEN_HOSTS)]
             tally.add("wrong token launched")
             nursery.start_soon(wrong_token, port, host, tally)
-
-
-async def garbage_socket(port: int, until: float, tally: Tally) -> None:
-    """Broken JSON and audio before any welcome, ten frames a second, until closed."""
-    while trio.current_time() < until:
-        websocket = await refused_or_accepted(tally, "garbage", GARBAGE_HOST, port)
-        if websocket is None:
-            await trio.sleep(WELCOME_TIMEOUT_S)
-            continue
-        with trio.move_on_at(until):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(websocket.wait_closed)
-                while not websocket.closed:
-                    await websocket.send_text("{not json")
-                    await websocket.send_bytes(b"\xff" * 3200)
-                    await trio.sleep(0.1)
-            tally.add("garbage closed by the server")
-        await websocket.aclose()
 
 
 #: Slow requests: what is sent at once, then what follows a byte every half second.
@@ -274,9 +278,10 @@ async def _start_flood(
     nursery: trio.Nursery, port: int, until: float, tally: Tally, slow_closed: dict[str, float]
 ) -> None:
     for n in range(IDLE_SOCKETS):
-        nursery.start_soon(idle_socket, port, IDLE_HOSTS[n % len(IDLE_HOSTS)], until, tally)
+        host = IDLE_HOSTS[n % len(IDLE_HOSTS)]
+        nursery.start_soon(reconnecting, "idle", host, port, until, tally, say_nothing)
     for _ in range(GARBAGE_SOCKETS):
-        nursery.start_soon(garbage_socket, port, until, tally)
+        nursery.start_soon(reconnecting, "garbage", GARBAGE_HOST, port, until, tally, send_garbage)
     for kind in SLOW_REQUESTS:
         for _ in range(SLOW_SOCKETS_EACH):
             nursery.start_soon(slow_request, port, kind, until, slow_closed)
