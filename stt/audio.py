@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from stt.pcm import BYTES_PER_SAMPLE, DEFAULT_SAMPLE_RATE
+
 _RIFF_PREAMBLE = 12  # "RIFF" <size> "WAVE"
 _CHUNK_HEADER = 8  # <id> <size>
 #: A header longer than this is not a header we wait for (the JS client's is 44 bytes).
@@ -46,7 +48,7 @@ class PcmFramer:
                 return b""
             self._at_start = False
             data = self._strip_header(data)
-        usable = len(data) - len(data) % 2
+        usable = len(data) - len(data) % BYTES_PER_SAMPLE
         self._pending = data[usable:]
         return data[:usable]
 
@@ -79,7 +81,7 @@ def _parse_wav_header(data: bytes) -> tuple[WavFormat, int] | None:
         (size,) = struct.unpack_from("<I", data, offset + 4)
         body = offset + _CHUNK_HEADER
         if chunk_id == b"data":
-            return wav_format or WavFormat(16000, 1, 16), body
+            return wav_format or WavFormat(DEFAULT_SAMPLE_RATE, 1, 8 * BYTES_PER_SAMPLE), body
         if chunk_id == b"fmt " and body + 16 <= len(data):
             _tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from(
                 "<HHIIHH", data, body

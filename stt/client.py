@@ -16,6 +16,8 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from stt.pcm import BYTES_PER_SAMPLE, DEFAULT_SAMPLE_RATE
+
 #: 512 samples of 16 kHz s16le, what the browser client sends (32 ms).
 BROWSER_FRAME_BYTES = 1024
 
@@ -107,7 +109,7 @@ class SttClient:
         for offset in range(0, len(pcm), frame_bytes):
             await self.websocket.send_message(pcm[offset : offset + frame_bytes])
             if pace:
-                sent_seconds = (offset + frame_bytes) / 32000
+                sent_seconds = (offset + frame_bytes) / (BYTES_PER_SAMPLE * DEFAULT_SAMPLE_RATE)
                 await trio.sleep_until(start + sent_seconds / pace)
 
     async def end_audio(self, byte_length: int = 0) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from stt.engines.base import Hypothesis, RecognitionOptions, Word
 from stt.errors import InvalidMessage, SttError
 from stt.models import normalize_language
+from stt.pcm import DEFAULT_SAMPLE_RATE
 
 #: Server message ids run 1..999999 and wrap, like the old server's.
 MAX_MSG_ID = 999_999
@@ -116,7 +117,8 @@ def parse_welcome_options(data: Mapping[str, Any] | None) -> SessionOptions:
     """Read the welcome ``data``; unknown keys are ignored, wrong types are a 400."""
     data = data or {}
     sample_rate = data.get("samplerate")
-    rate = _number(data, "samplerate", 16000.0) if sample_rate else 16000.0
+    default = float(DEFAULT_SAMPLE_RATE)
+    rate = _number(data, "samplerate", default) if sample_rate else default
     if not 4000 <= rate <= 192000:
         raise InvalidMessage(f"'samplerate' {rate:g} is out of range (4000 to 192000).")
     language = _text(data, "language")

@@ -29,6 +29,7 @@ from stt.errors import (
     TooManyErrors,
     Unauthorized,
 )
+from stt.pcm import DEFAULT_SAMPLE_RATE
 from stt.protocol import UNSTAMPED, ClientMessage, SessionOptions
 from stt.transcripts import TranscriptAssembler
 
@@ -112,7 +113,7 @@ class SessionProtocol:
         self._draining = False
         self._final_sent = False
         self._errors = 0
-        self._sample_rate = 16000.0
+        self._sample_rate = float(DEFAULT_SAMPLE_RATE)
         self.phase = Phase.AWAITING_WELCOME
 
     # -- what the client sent --------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from stt.models import ModelSpec
+from stt.pcm import DEFAULT_SAMPLE_RATE
 
 #: Feature ids as ``/settings`` lists them (SEPIA names, plus our own).
 PARTIAL_RESULTS = "partial_results"
@@ -67,7 +68,7 @@ class Hypothesis:
 class RecognitionOptions:
     """Per-session recognition options, the same for every engine."""
 
-    sample_rate: float = 16000.0
+    sample_rate: float = float(DEFAULT_SAMPLE_RATE)
     #: n-best size; 0 and 1 both mean one hypothesis (0 gives per-word confidences on Vosk).
     alternatives: int = 1
     words: bool = False

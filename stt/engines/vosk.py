@@ -35,14 +35,13 @@ from stt.engines.base import (
     Word,
 )
 from stt.models import ModelSpec
+from stt.pcm import BYTES_PER_SAMPLE, DEFAULT_SAMPLE_RATE
 
 #: Audio goes to Kaldi in pieces of exactly this many seconds, whatever the
 #: client's frame sizes, so an endpoint inside a large frame is seen where it
 #: happens.  (Vosk's words still vary a little from recognizer to recognizer for
 #: the same audio: the tests check structure and timing, not exact words.)
 FEED_SECONDS = 0.1
-#: The rate nearly every client sends; a recognizer for it is made at start.
-DEFAULT_SAMPLE_RATE = 16000.0
 #: A reused recognizer is retired after this much audio: its graph cache grows with
 #: every new stretch of speech it decodes (about 180 MB after 100 s of varied
 #: speech with the Korean model), and Kaldi counts word times from its first audio
@@ -73,7 +72,7 @@ class VoskRecognizer(Recognizer):
         self._recognizer = recognizer
         self._alternatives = options.alternatives
         self._sample_rate = options.sample_rate
-        self._piece_bytes = 2 * max(1, int(options.sample_rate * FEED_SECONDS))
+        self._piece_bytes = BYTES_PER_SAMPLE * max(1, int(options.sample_rate * FEED_SECONDS))
         self._pending = b""
         #: Where this recognizer goes back to after ``finish()``; None: not reusable.
         self._pool = pool
@@ -88,7 +87,7 @@ class VoskRecognizer(Recognizer):
         data = self._pending + pcm
         whole = len(data) - len(data) % self._piece_bytes
         self._pending = data[whole:]
-        self._samples += whole // 2
+        self._samples += whole // BYTES_PER_SAMPLE
         results: list[Hypothesis] = []
         partial_pending = False
         for start in range(0, whole, self._piece_bytes):
@@ -105,13 +104,13 @@ class VoskRecognizer(Recognizer):
     def finish(self) -> Hypothesis:
         if self._pending:
             self._recognizer.AcceptWaveform(self._pending)
-            self._samples += len(self._pending) // 2
+            self._samples += len(self._pending) // BYTES_PER_SAMPLE
             self._pending = b""
         self._finished = True
         return self._final(self._recognizer.FinalResult())
 
     def close(self) -> None:
-        recognizer, self._recognizer = self._recognizer, None  # type: ignore[assignment]
+        recognizer, self._recognizer = self._recognizer, None
         if self._pool is not None and self._finished and recognizer is not None:
             self._pool.give_back(self._sample_rate, recognizer, self._samples)
         # Otherwise the Kaldi decoder is freed now, with the last reference to it.
@@ -271,7 +270,7 @@ class VoskModel(LoadedModel):
         self._speaker = speaker
         self._grammar = supports_runtime_grammar(spec.path)
         self._pool = RecognizerPool(model)
-        self._pool.prepare(DEFAULT_SAMPLE_RATE)
+        self._pool.prepare(float(DEFAULT_SAMPLE_RATE))
 
     def create_recognizer(self, options: RecognitionOptions) -> Recognizer:
         effective = self.effective_options(options)

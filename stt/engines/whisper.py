@@ -39,9 +39,10 @@ from stt.engines.base import (
 )
 from stt.engines.local_agreement import LocalAgreement, join_words
 from stt.models import ModelSpec, short_code
+from stt.pcm import DEFAULT_SAMPLE_RATE
 
 #: Whisper and Silero both work on 16 kHz audio.
-SAMPLE_RATE = 16000
+SAMPLE_RATE = DEFAULT_SAMPLE_RATE
 #: Silero scores audio in windows of this many samples (32 ms) ...
 VAD_WINDOW = 512
 #: ... each preceded by this many samples of the window before it.
