@@ -1,10 +1,10 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``."""
+"""Developer tasks: ``nox -s lint typecheck tests``, ``nox -s bench``, ``nox -s soak``."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 MODELS = "requirements/models.txt"
@@ -36,6 +36,13 @@ def soak(session: nox.Session) -> None:
     """A bounded soak against a server you started: ``nox -s soak -- --url URL``."""
     install_with_models(session, "test")
     session.run("python", "-m", "tests.soak", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over ``stt/``: standard checks, strict for the session rules and the engine API."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
 
 
 @nox.session

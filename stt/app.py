@@ -5,15 +5,16 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from hypercorn.typing import ASGIFramework
 from prometheus_client import CONTENT_TYPE_LATEST
-from quart import Response, redirect, request, websocket
+from quart import Response, Websocket, redirect, request, websocket
 from quart_trio import QuartTrio
 
 from stt import PROTOCOL_VERSION
 from stt.connection import Connection
-from stt.middleware import PLACE_KEY, Admission, AsgiApp, WholeHttpExchanges
+from stt.middleware import Admission, WholeHttpExchanges, place_of
 from stt.service import SpeechService
 
 WWW_DIR = Path(__file__).resolve().parent.parent / "www"
@@ -25,7 +26,7 @@ MAX_CONTENT_LENGTH = 1 << 20
 BODY_TIMEOUT_S = 10
 
 
-def create_asgi_app(service: SpeechService) -> AsgiApp:
+def create_asgi_app(service: SpeechService) -> ASGIFramework:
     """What Hypercorn serves: the app behind the admission door and whole HTTP exchanges."""
     return WholeHttpExchanges(Admission(create_app(service), service))
 
@@ -100,8 +101,9 @@ def create_app(service: SpeechService) -> QuartTrio:
             # Refused at the handshake: a page from another site may not use this server.
             return Response(f"Origin {origin} is not allowed.", status=403)
         session_id = f"{next(_SESSION_NUMBERS)}-{int(time.time())}"
-        place = websocket.scope[PLACE_KEY]  # given by the admission layer
-        await Connection(websocket._get_current_object(), service, session_id, place).run()
+        # The request object itself, not the context-local proxy, goes to the session's tasks.
+        current: Websocket = cast(Any, websocket)._get_current_object()
+        await Connection(current, service, session_id, place_of(current.scope)).run()
         return None
 
     # "//socket" is what the SEPIA JS class builds from a base URL with a trailing slash.

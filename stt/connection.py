@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from stt.errors import (
     SttError,
 )
 from stt.memory import trim_heap
+from stt.pcm import BYTES_PER_SAMPLE, DEFAULT_SAMPLE_RATE
 from stt.service import SessionPlan, SpeechService
 from stt.session import (
     CLOSE_GOING_AWAY,
@@ -65,8 +67,6 @@ MAX_DECODE_BYTES = 64 * 1024
 DEADLINE_CHECK_S = 0.5
 #: Time allowed for the goodbye message when the server forces a session closed.
 GOODBYE_TIMEOUT_S = 1.0
-#: Until the welcome says otherwise, audio is taken to be 16 kHz (for the byte budget).
-DEFAULT_SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,8 @@ class Connection:
         )
         self._work_in, self._work_out = trio.open_memory_channel[Work](WORK_QUEUE_SIZE)
         self._outbox_in, self._outbox_out = trio.open_memory_channel[Batch](OUTBOX_SIZE)
-        self._bytes_per_second = 2 * DEFAULT_SAMPLE_RATE
+        #: Until the welcome says otherwise, audio is taken to be at the default rate.
+        self._bytes_per_second = float(BYTES_PER_SAMPLE * DEFAULT_SAMPLE_RATE)
         self._budget = AudioBudget(int(server.max_buffered_audio_s * self._bytes_per_second))
         #: Seconds a send may take before the client counts as gone (it does not read).
         self._send_timeout_s = server.timeout_s
@@ -333,7 +334,7 @@ class Connection:
         plan = service.plan_session(request.options)
         service.admit(self._place, identity)
         self._engine = plan.model.spec.engine
-        self._bytes_per_second = 2 * plan.recognition.sample_rate
+        self._bytes_per_second = BYTES_PER_SAMPLE * plan.recognition.sample_rate
         self._budget.limit = int(
             service.settings.server.max_buffered_audio_s * self._bytes_per_second
         )
@@ -346,18 +347,18 @@ class Connection:
 
     async def _ready_recognizer(self) -> Recognizer:
         """The session's recognizer, made at its first use; call with the engine slot held."""
-        if self._recognizer is None:
-            assert self._plan is not None, "audio before the welcome was accepted"
-            try:
-                self._recognizer = await trio.to_thread.run_sync(
-                    self._plan.model.create_recognizer,
-                    self._plan.recognition,
-                    limiter=_SLOT_HELD,
-                )
-            except Exception as error:
-                log.exception("session %s: recognizer failed", self._session_id)
-                raise ChunkProcessorError(f"Failed to create processor: {error}") from error
-        return self._recognizer
+        if self._recognizer is not None:
+            return self._recognizer
+        assert self._plan is not None, "audio before the welcome was accepted"
+        try:
+            recognizer = await trio.to_thread.run_sync(
+                self._plan.model.create_recognizer, self._plan.recognition, limiter=_SLOT_HELD
+            )
+        except Exception as error:
+            log.exception("session %s: recognizer failed", self._session_id)
+            raise ChunkProcessorError(f"Failed to create processor: {error}") from error
+        self._recognizer = recognizer
+        return recognizer
 
     async def _decode(self, first: bytes) -> list[Action]:
         async with self._service.engine_limiter:
@@ -394,21 +395,10 @@ class Connection:
                 await trio.to_thread.run_sync(_close_and_trim, recognizer, limiter=_SLOT_HELD)
 
 
-class _SlotHeld:
-    """Thread limiter for engine calls made while the task holds an engine slot.
-
-    The slot (``SpeechService.engine_limiter``) is taken before the call's input
-    is put together, so the thread itself must not wait for another one.
-    """
-
-    async def acquire_on_behalf_of(self, borrower: object) -> None:
-        pass
-
-    def release_on_behalf_of(self, borrower: object) -> None:
-        pass
-
-
-_SLOT_HELD = _SlotHeld()
+#: Thread limiter for engine calls made while the task holds an engine slot
+#: (``SpeechService.engine_limiter``, taken before the call's input is put together):
+#: the thread itself must not wait for another one.
+_SLOT_HELD = trio.CapacityLimiter(math.inf)
 
 
 def _is_final(message: Mapping[str, Any]) -> bool:

@@ -16,22 +16,24 @@ limit) before the response starts, or the response says ``Connection: close``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import trio
+from hypercorn.typing import (
+    ASGIFramework,
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+    WebsocketResponseStartEvent,
+)
 
 from stt.addresses import client_address
-from stt.admission import Refused
+from stt.admission import Place, Refused
 from stt.service import SpeechService
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-#: Where the admitted connection's place is handed to the app.
+#: Where the admitted connection's place is handed to the app, in the ASGI scope.
 PLACE_KEY = "sepia_stt.place"
 #: Seconds a client refused at a connection limit is told to wait (``Retry-After``).
 RETRY_AFTER_S = 5
@@ -44,12 +46,14 @@ DRAIN_S = 2.0
 class Admission:
     """Gives each WebSocket a place (pending until it authenticates), or refuses it with 503."""
 
-    def __init__(self, app: AsgiApp, service: SpeechService) -> None:
+    def __init__(self, app: ASGIFramework, service: SpeechService) -> None:
         self._app = app
         self._service = service
         self._trusted = service.settings.server.trusted_proxies
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] != "websocket":
             await self._app(scope, receive, send)
             return
@@ -69,34 +73,41 @@ class Admission:
             await _refuse(send, f"ServerBusy: {refusal.message}")
             return
         try:
-            await self._app({**scope, PLACE_KEY: place}, receive, send)
+            await self._app(cast(Scope, {**scope, PLACE_KEY: place}), receive, send)
         finally:
             self._service.release(place)  # already done, unless the session never started
 
 
-async def _refuse(send: Send, text: str) -> None:
+def place_of(scope: Scope) -> Place:
+    """The place the admission layer gave this WebSocket."""
+    place: Place = cast(dict[str, Any], scope)[PLACE_KEY]
+    return place
+
+
+async def _refuse(send: ASGISendCallable, text: str) -> None:
     body = text.encode()
-    await send(
-        {
-            "type": "websocket.http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER_S).encode()),
-            ],
-        }
-    )
-    await send({"type": "websocket.http.response.body", "body": body})
+    start: WebsocketResponseStartEvent = {
+        "type": "websocket.http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_S).encode()),
+        ],
+    }
+    await send(start)
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
 
 
 class WholeHttpExchanges:
     """Each HTTP exchange ends with its connection ready for the next request, or closed."""
 
-    def __init__(self, app: AsgiApp) -> None:
+    def __init__(self, app: ASGIFramework) -> None:
         self._app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
@@ -105,19 +116,19 @@ class WholeHttpExchanges:
         received = 0
         complete = False
 
-        async def receive_counted() -> Message:
+        async def receive_counted() -> ASGIReceiveEvent:
             nonlocal received, complete
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                complete = not message.get("more_body", False)
+                received += len(message["body"])
+                complete = not message["more_body"]
             else:
                 complete = True  # http.disconnect
             if complete or received > DRAIN_BYTES:
                 body_read.set()
             return message
 
-        async def send_whole(message: Message) -> None:
+        async def send_whole(message: ASGISendEvent) -> None:
             if message["type"] == "http.response.start" and http1 and not complete:
                 # Quart-Trio goes on reading the body meanwhile; wait for it a little.
                 with trio.move_on_after(DRAIN_S):
@@ -125,7 +136,7 @@ class WholeHttpExchanges:
                 if not complete:
                     headers = [(k, v) for k, v in message["headers"] if k.lower() != b"connection"]
                     message = {**message, "headers": [*headers, (b"connection", b"close")]}
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
+            if message["type"] == "http.response.body" and not message["more_body"]:
                 with trio.CancelScope(shield=True):
                     await send(message)
             else:

@@ -85,10 +85,11 @@ def _numbers_to_digits(text: str, short_language: str) -> str:
     if short_language not in TEXT2NUM_LANGUAGES:
         return text
     try:
-        return alpha2digit(text, short_language, ISOLATED_NUMBER_THRESHOLD)
+        digits: str = alpha2digit(text, short_language, ISOLATED_NUMBER_THRESHOLD)
     except Exception:
         # Odd input (e.g. lone surrogates) must not cost the client its final result.
         return text
+    return digits
 
 
 def _number_value(token: str) -> int:
