@@ -21,7 +21,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,7 +205,7 @@ class Connection:
             try:
                 for action in actions:
                     if isinstance(action, Send):
-                        await self._send(action.message)
+                        await self._send(action)
                     elif isinstance(action, Close):
                         await self._websocket.close(action.code, action.reason)
             except Exception:  # the client may be gone already; nothing left to tell
@@ -259,18 +259,19 @@ class Connection:
                     if isinstance(outgoing, Close):
                         await self._close(outgoing)
                         return
-                    await self._send(outgoing.message)
+                    await self._send(outgoing)
                 if sending.cancelled_caught:
                     log.warning("session %s: client stopped reading", self._session_id)
                     self._outcome = "client not reading"
                     self._cancel_scope.cancel()
                     return
 
-    async def _send(self, message: Mapping[str, Any]) -> None:
-        self._count_error(message)
-        if _is_final(message) and self._protocol.phase is not Phase.STREAMING:
+    async def _send(self, send: Send) -> None:
+        if send.error is not None:
+            self._service.metrics.errors.labels(send.error).inc()
+        if send.completes:
             self._outcome = "completed"
-        message = protocol.stamp(message, self._service.ids)
+        message = protocol.stamp(send.message, self._service.ids)
         await self._websocket.send(protocol.encode(message))
 
     async def _close(self, close: Close) -> None:
@@ -300,10 +301,6 @@ class Connection:
         await self._service.drain_started.wait()
         # In order behind what is queued: a stream's final goes out before the close.
         await self._queue_outgoing(self._protocol.drain())
-
-    def _count_error(self, message: Mapping[str, Any]) -> None:
-        if message.get("type") == "error":
-            self._service.metrics.errors.labels(message["name"]).inc()
 
     # -- recognizer ---------------------------------------------------------------
 
@@ -399,10 +396,6 @@ class Connection:
 #: (``SpeechService.engine_limiter``, taken before the call's input is put together):
 #: the thread itself must not wait for another one.
 _SLOT_HELD = trio.CapacityLimiter(math.inf)
-
-
-def _is_final(message: Mapping[str, Any]) -> bool:
-    return message.get("type") == "result" and bool(message.get("isFinal"))
 
 
 def _timed(call: Callable[..., Any], *args: Any) -> tuple[Any, float]:

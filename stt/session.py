@@ -60,6 +60,10 @@ class Phase(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Send:
     message: Mapping[str, Any]
+    #: For an error message: the error's name (what ``/metrics`` counts).
+    error: str | None = None
+    #: The last final, after ``audioend``: once it is sent, the session is complete.
+    completes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +210,7 @@ class SessionProtocol:
         self._final_sent = True
         actions: list[Action] = [
             Send(protocol.audioend_response(msg_id)),
-            self._result(self._assembler.finish(last)),
+            self._result(self._assembler.finish(last), completes=True),
         ]
         if self._draining:
             actions.append(self._going_away())
@@ -253,16 +257,17 @@ class SessionProtocol:
         limit = MAX_ERRORS_BEFORE_WELCOME if self.phase is Phase.AWAITING_WELCOME else MAX_ERRORS
         if self._errors > limit and not error.closes_session:
             error = TooManyErrors(f"{limit} refused messages: closing. Last: {error.message}")
-        actions: list[Action] = [Send(protocol.error_message(UNSTAMPED, error))]
+        actions: list[Action] = [Send(protocol.error_message(UNSTAMPED, error), error=error.name)]
         if error.closes_session:
             self.phase = Phase.CLOSED
             actions.append(Close(_close_code(error), error.name))
         return actions
 
-    def _result(self, hypothesis: Hypothesis) -> Send:
-        return Send(
-            protocol.result_message(UNSTAMPED, hypothesis, words=self._words, speaker=self._speaker)
+    def _result(self, hypothesis: Hypothesis, *, completes: bool = False) -> Send:
+        message = protocol.result_message(
+            UNSTAMPED, hypothesis, words=self._words, speaker=self._speaker
         )
+        return Send(message, completes=completes)
 
 
 def _close_code(error: SttError) -> int:

@@ -347,6 +347,17 @@ def test_audio_ended_sends_the_response_then_exactly_one_final():
     assert result["confidence"] == 0.6
 
 
+def test_actions_say_what_they_are_errors_by_name_and_the_completing_final():
+    session = opened_session(continuous=True)
+    [utterance] = session.results([final("set a timer")])
+    assert (utterance.error, utterance.completes) == (None, False)
+    [error] = session.receive_text("{broken", 1.0)
+    assert (error.error, error.completes) == ("InvalidMessage", False)
+    session.receive_text(text("audioend", 3), 1.0)
+    response, last = session.audio_ended(3, final("for ten minutes"))
+    assert (response.completes, last.completes) == (False, True)
+
+
 def test_audio_ended_sends_an_empty_final_when_nothing_was_heard():
     session = opened_session()
     session.receive_text(text("audioend", 3), 1.0)
