@@ -22,6 +22,8 @@ HASH_SCHEME = "pbkdf2_sha256"
 HASH_ITERATIONS = 200_000
 #: Verified (client id, token) digests kept so a hashed token costs one KDF run, not one a session.
 VERIFIED_CACHE_SIZE = 1024
+#: Addresses with failures the throttle remembers before it forgets those whose window has passed.
+THROTTLED_ADDRESSES = 10_000
 
 
 def hash_token(token: str, *, iterations: int = HASH_ITERATIONS) -> str:
@@ -113,11 +115,18 @@ class AuthThrottle:
         """Record a failure; how long to wait before answering it."""
         failures = self._recent(address, now)
         failures.append(now)
+        if address not in self._failures and len(self._failures) >= THROTTLED_ADDRESSES:
+            self._forget_expired(now)
         self._failures[address] = failures
         return min(self.max_delay_s, self.base_delay_s * 2 ** (len(failures) - 1))
 
     def is_refused(self, address: str, now: float) -> bool:
         return len(self._recent(address, now)) >= self.max_failures
+
+    def _forget_expired(self, now: float) -> None:
+        for address, failures in list(self._failures.items()):
+            if now - failures[-1] >= self.window_s:
+                del self._failures[address]
 
     def _recent(self, address: str, now: float) -> list[float]:
         """The address's failures within the window (older ones are forgotten)."""

@@ -11,6 +11,7 @@ from typing import Any
 import trio
 
 from stt import PROTOCOL_VERSION
+from stt.addresses import limit_key
 from stt.admission import Admission, Identity, Place, Refused
 from stt.auth import Authenticator, AuthThrottle
 from stt.engines import engine_class
@@ -93,7 +94,9 @@ class SpeechService:
         The check runs in a thread (hashed tokens cost a key derivation), one at a
         time, so a burst of welcomes cannot starve decoding.
         """
-        if self.throttle.is_refused(address, time.monotonic()):
+        # Failures count per client: an IPv6 client's whole /64 is one.
+        client = limit_key(address)
+        if self.throttle.is_refused(client, time.monotonic()):
             self.metrics.auth_failures.inc()
             raise AuthenticationFailed(
                 "Too many failed authentications from this address. Try again later."
@@ -107,7 +110,7 @@ class SpeechService:
         if identity is not None:
             return identity
         self.metrics.auth_failures.inc()
-        delay = self.throttle.delay_after_failure(address, time.monotonic())
+        delay = self.throttle.delay_after_failure(client, time.monotonic())
         # Never log the token itself.
         log.warning("authentication failed for client id %r from %s", welcome.client_id, address)
         await trio.sleep(delay)

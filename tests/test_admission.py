@@ -1,4 +1,4 @@
-"""Admission and client addresses, without a socket: who gets a place, who is refused, why."""
+"""Admission, client addresses and the auth throttle, without a socket: who gets in, and why not."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from stt.addresses import client_address, limit_key, parse_address
 from stt.admission import TRACKED_ADDRESSES, Admission, Identity, Refused
+from stt.auth import THROTTLED_ADDRESSES, AuthThrottle
 from stt.settings import ServerSettings
 
 LIMITS = ServerSettings(
@@ -202,3 +203,25 @@ def test_parse_address_rejects_names():
     assert parse_address("example.org") is None
     assert parse_address("[::1") == ipaddress.ip_address("::1")
     assert parse_address("1.2.3") is None
+
+
+# -- the failed-authentication throttle --------------------------------------------------------
+
+
+def test_failed_authentications_get_rising_delays_then_a_refusal():
+    throttle = AuthThrottle(base_delay_s=1.0, max_delay_s=5.0, max_failures=4, window_s=60.0)
+    delays = [throttle.delay_after_failure("10.0.0.1", float(t)) for t in range(4)]
+    assert delays == [1.0, 2.0, 4.0, 5.0]
+    assert throttle.is_refused("10.0.0.1", 4.0)
+    assert not throttle.is_refused("10.0.0.2", 4.0)
+    assert not throttle.is_refused("10.0.0.1", 64.0)  # the window has passed
+
+
+def test_the_throttle_forgets_addresses_whose_window_has_passed():
+    throttle = AuthThrottle(base_delay_s=1.0, window_s=60.0)
+    for n in range(THROTTLED_ADDRESSES):
+        throttle.delay_after_failure(str(ipaddress.IPv4Address(n + 1)), 0.0)
+    throttle.delay_after_failure("10.200.0.1", 30.0)  # within the window: all are kept
+    assert len(throttle._failures) == THROTTLED_ADDRESSES + 1
+    throttle.delay_after_failure("10.200.0.2", 61.0)
+    assert set(throttle._failures) == {"10.200.0.1", "10.200.0.2"}
