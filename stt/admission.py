@@ -50,6 +50,8 @@ class Place:
     """One connection's place: pending until it authenticates, then a session's."""
 
     address: str
+    #: What per-address limits count it as (``addresses.limit_key``: the /64 for IPv6).
+    address_key: str
     #: What its session counts against: ``user:<id>`` or ``address:<key>``; None while pending.
     session_key: str | None = None
     released: bool = False
@@ -92,7 +94,7 @@ class Admission:
             )
         self.pending += 1
         self._pending_by_address[key] += 1
-        return Place(address)
+        return Place(address, key)
 
     def authenticate(self, place: Place, identity: Identity) -> None:
         """Turn a pending place into a session's, or ``Refused`` (the place stays pending)."""
@@ -102,15 +104,15 @@ class Admission:
             raise Refused("sessions", f"Server is at its limit of {limits.max_sessions} sessions.")
         if identity.per_user:
             session_key, limit = f"user:{identity.client_id}", limits.max_sessions_per_user
-            refusal = Refused(
-                "per_user", f"Client {identity.client_id!r} already has {limit} sessions open."
-            )
+            if self._sessions_by_key[session_key] >= limit:
+                raise Refused(
+                    "per_user", f"Client {identity.client_id!r} already has {limit} sessions open."
+                )
         else:
-            session_key = f"address:{limit_key(place.address)}"
+            session_key = f"address:{place.address_key}"
             limit = limits.max_sessions_per_address
-            refusal = Refused("per_address", f"This address already has {limit} sessions open.")
-        if self._sessions_by_key[session_key] >= limit:
-            raise refusal
+            if self._sessions_by_key[session_key] >= limit:
+                raise Refused("per_address", f"This address already has {limit} sessions open.")
         self._unpend(place)
         place.session_key = session_key
         self.sessions += 1
@@ -130,7 +132,7 @@ class Admission:
             del self._sessions_by_key[place.session_key]
 
     def _unpend(self, place: Place) -> None:
-        key = limit_key(place.address)
+        key = place.address_key
         self.pending -= 1
         self._pending_by_address[key] -= 1
         if not self._pending_by_address[key]:

@@ -14,7 +14,7 @@ from quart_trio import QuartTrio
 
 from stt import PROTOCOL_VERSION
 from stt.connection import Connection
-from stt.middleware import Admission, WholeHttpExchanges, place_of
+from stt.middleware import AdmitWebSockets, WholeHttpExchanges, place_of
 from stt.service import SpeechService
 
 WWW_DIR = Path(__file__).resolve().parent.parent / "www"
@@ -28,7 +28,7 @@ BODY_TIMEOUT_S = 10
 
 def create_asgi_app(service: SpeechService) -> ASGIFramework:
     """What Hypercorn serves: the app behind the admission door and whole HTTP exchanges."""
-    return WholeHttpExchanges(Admission(create_app(service), service))
+    return WholeHttpExchanges(AdmitWebSockets(create_app(service), service))
 
 
 def create_app(service: SpeechService) -> QuartTrio:

@@ -327,7 +327,7 @@ class Connection:
 
     async def _open(self, request: OpenRecognizer) -> list[Action]:
         service = self._service
-        identity = await service.authenticate(request.welcome, self._address)
+        identity = await service.authenticate(request.welcome, self._place)
         plan = service.plan_session(request.options)
         service.admit(self._place, identity)
         self._engine = plan.model.spec.engine

@@ -1,6 +1,6 @@
 """ASGI layers between Hypercorn and the Quart app: the door for sockets, and whole HTTP exchanges.
 
-*Admission* runs before Quart sees a WebSocket: a connection over a limit is
+*Admitting WebSockets* happens before Quart sees one: a connection over a limit is
 refused with HTTP 503 at the upgrade, without a request context, a task group or
 any session state, so a flood costs the server as little as possible.
 
@@ -43,7 +43,7 @@ DRAIN_BYTES = 1 << 20
 DRAIN_S = 2.0
 
 
-class Admission:
+class AdmitWebSockets:
     """Gives each WebSocket a place (pending until it authenticates), or refuses it with 503."""
 
     def __init__(self, app: ASGIFramework, service: SpeechService) -> None:

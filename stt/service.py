@@ -11,7 +11,6 @@ from typing import Any
 import trio
 
 from stt import PROTOCOL_VERSION
-from stt.addresses import limit_key
 from stt.admission import Admission, Identity, Place, Refused
 from stt.auth import Authenticator, AuthThrottle
 from stt.engines import engine_class
@@ -88,14 +87,14 @@ class SpeechService:
             self.metrics.refusals.labels(refusal.reason).inc()
             raise
 
-    async def authenticate(self, welcome: ClientMessage, address: str) -> Identity:
+    async def authenticate(self, welcome: ClientMessage, place: Place) -> Identity:
         """Who the welcome's token proves; ``AuthenticationFailed`` after a throttled delay.
 
         The check runs in a thread (hashed tokens cost a key derivation), one at a
         time, so a burst of welcomes cannot starve decoding.
         """
         # Failures count per client: an IPv6 client's whole /64 is one.
-        client = limit_key(address)
+        client = place.address_key
         if self.throttle.is_refused(client, time.monotonic()):
             self.metrics.auth_failures.inc()
             raise AuthenticationFailed(
@@ -112,7 +111,9 @@ class SpeechService:
         self.metrics.auth_failures.inc()
         delay = self.throttle.delay_after_failure(client, time.monotonic())
         # Never log the token itself.
-        log.warning("authentication failed for client id %r from %s", welcome.client_id, address)
+        log.warning(
+            "authentication failed for client id %r from %s", welcome.client_id, place.address
+        )
         await trio.sleep(delay)
         raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 
