@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s lint typecheck tests``, ``nox -s bench``, ``nox -s soak``."""
+"""Developer tasks: ``nox -s lint typecheck tests``, ``quick``, ``bench``, ``soak``."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ def install_with_models(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite: real server, real engines, real speech."""
+    """The whole test suite: real server, real engines, real speech, real browser."""
     install_with_models(session, "test")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def quick(session: nox.Session) -> None:
+    """The in-process tests (``tests/unit``), in seconds: run them while you work."""
+    install_with_models(session, "test")
+    session.run("pytest", "-q", "tests/unit", *session.posargs)
 
 
 @nox.session
@@ -35,7 +42,7 @@ def bench(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """A bounded soak against a server you started: ``nox -s soak -- --url URL``."""
     install_with_models(session, "test")
-    session.run("python", "-m", "tests.soak", *session.posargs)
+    session.run("python", "-m", "tests.support.soak", *session.posargs)
 
 
 @nox.session

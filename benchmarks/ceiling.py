@@ -30,9 +30,9 @@ from benchmarks.audio import BYTES_PER_SECOND, load_audio, seconds, speech_for
 from benchmarks.models import MODELS, load_in_process, write_settings
 from benchmarks.resources import CpuMeter, RssSampler, rss_mb
 from stt.client import BROWSER_FRAME_BYTES
-from stt.connection import MAX_DECODE_BYTES
 from stt.engines.base import LoadedModel, RecognitionOptions, Recognizer
-from stt.memory import trim_heap
+from stt.server.connection import MAX_DECODE_BYTES
+from stt.server.memory import trim_heap
 
 
 @dataclass(frozen=True, slots=True)

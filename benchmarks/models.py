@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stt.catalog.specs import ModelSpec
 from stt.engines import engine_class
 from stt.engines.base import EngineConfig, LoadedModel
-from stt.models import ModelSpec
 from stt.settings import ServerSettings, load_settings
 
 

@@ -40,7 +40,7 @@ from benchmarks.resources import CpuMeter, RssSampler, RunUsage, rss_mb
 from benchmarks.stats import summary
 from stt.engines.base import LoadedModel, RecognitionOptions
 from stt.settings import ServerSettings
-from tests.server import REPO, RunningServer, gauge
+from tests.support.running import REPO, RunningServer, gauge
 
 SESSIONS = (1, 2, 3, 4, 8, 16)
 QUICK_SESSIONS = (1, 2)

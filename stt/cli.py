@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stt import __version__
-from stt.auth import hash_token, new_token
+from stt.catalog.download import DownloadError, download, install_whisper_base
+from stt.catalog.registry import InstalledModel, list_models, with_discovered
 from stt.engines import available_engines
-from stt.model_download import DownloadError, download, install_whisper_base
-from stt.model_registry import InstalledModel, list_models
-from stt.server import run
+from stt.server.auth import hash_token, new_token
+from stt.server.serve import run
 from stt.settings import ENV_VAR, Overrides, SettingsError, find_settings_file, load_settings
 
 MODELS_COMMAND = "models"
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
     )
     try:
-        settings = load_settings(find_settings_file(args.settings), overrides)
+        settings = with_discovered(load_settings(find_settings_file(args.settings), overrides))
         logging.basicConfig(
             level=settings.server.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -127,7 +127,7 @@ def models_main(argv: Sequence[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="sepia-stt: %(message)s")
     try:
         if args.command == "list":
-            models = list_models(load_settings(find_settings_file(args.settings)))
+            models = list_models(with_discovered(load_settings(find_settings_file(args.settings))))
             print(models_json(models) if args.json else models_table(models))
             return 0
         models_dir = args.models_dir or default_models_dir(args.settings)

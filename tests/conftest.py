@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.audio import silence, speak
-from tests.server import RunningServer, write_settings
+from tests.support.audio import KOREAN_SENTENCES, silence, speak
+from tests.support.running import RunningServer, write_settings
 
 #: A skip whose reason starts with this is allowed in CI too: the test needs something CI is
 #: not meant to have (a large download on request, the workplace's optional audio).
@@ -37,10 +37,6 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     _fail_skip_in_ci(outcome.get_result())
-
-
-#: Korean sentences for the Korean Vosk model (what is said matters less than that it is speech).
-KOREAN_SENTENCES = ["안녕하세요 오늘 날씨가 좋습니다", "하나 둘 셋 넷 다섯"]
 
 
 @pytest.fixture(scope="session")

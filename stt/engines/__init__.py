@@ -25,7 +25,7 @@ ENTRY_POINT_GROUP = "sepia_stt.engines"
 BUILTIN_ENGINES = {
     "vosk": "stt.engines.vosk:VoskEngine",
     "whisper": "stt.engines.whisper:WhisperEngine",
-    "test": "stt.engines.test:TestEngine",
+    "test": "stt.engines.byte_counter:ByteCounterEngine",
 }
 
 

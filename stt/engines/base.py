@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stt.models import ModelSpec
+from stt.catalog.specs import ModelSpec
 from stt.pcm import DEFAULT_SAMPLE_RATE
 
 #: Feature ids as ``/settings`` lists them (SEPIA names, plus our own).

@@ -19,6 +19,7 @@ from typing import Any
 
 import vosk
 
+from stt.catalog.specs import ModelSpec
 from stt.engines.base import (
     ALTERNATIVES,
     PARTIAL_RESULTS,
@@ -34,7 +35,6 @@ from stt.engines.base import (
     Recognizer,
     Word,
 )
-from stt.models import ModelSpec
 from stt.pcm import BYTES_PER_SAMPLE, DEFAULT_SAMPLE_RATE
 
 #: Audio goes to Kaldi in pieces of exactly this many seconds, whatever the

@@ -25,6 +25,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment
 from faster_whisper.vad import get_vad_model
 
+from stt.catalog.specs import ModelSpec, short_code
 from stt.engines.base import (
     PARTIAL_RESULTS,
     PHRASE_LIST,
@@ -38,7 +39,6 @@ from stt.engines.base import (
     Word,
 )
 from stt.engines.local_agreement import LocalAgreement, join_words
-from stt.models import ModelSpec, short_code
 from stt.pcm import DEFAULT_SAMPLE_RATE
 
 #: Whisper and Silero both work on 16 kHz audio.

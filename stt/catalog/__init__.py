@@ -1,0 +1,1 @@
+"""Models: what a model is (specs), what folders hold, what is installed, downloads."""

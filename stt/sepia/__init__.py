@@ -1,0 +1,1 @@
+"""The SEPIA STT wire protocol and session rules, sans-IO: no Trio, no sockets, time passed in."""
