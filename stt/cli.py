@@ -1,4 +1,4 @@
-"""``sepia-stt`` / ``python -m stt``: start the server; ``sepia-stt models ...``: manage models."""
+"""``sepia-stt`` / ``python -m stt``: start the server; ``models``, ``token``, ``config``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,19 @@ from stt.catalog.registry import InstalledModel, list_models, with_discovered
 from stt.engines import available_engines
 from stt.server.auth import hash_token, new_token
 from stt.server.serve import run
-from stt.settings import ENV_VAR, Overrides, SettingsError, find_settings_file, load_settings
+from stt.settings import (
+    ENV_VAR,
+    Overrides,
+    SettingsError,
+    find_settings_file,
+    load_settings,
+    user_settings_file,
+    write_settings_copy,
+)
 
 MODELS_COMMAND = "models"
 TOKEN_COMMAND = "token"
+CONFIG_COMMAND = "config"
 #: ``models list`` shows this many languages of a model, then how many more it has.
 SHOWN_LANGUAGES = 3
 SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
@@ -28,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sepia-stt",
         description="SEPIA-compatible realtime speech-to-text server.",
-        epilog=f"Settings file: -s, else ${ENV_VAR}, else ~/.sepia-stt-server.conf, "
-        "else ./server.conf, else the shipped settings/server.conf. "
+        epilog=f"Settings file: -s, else ${ENV_VAR}, else {user_settings_file()}, "
+        "else ~/.sepia-stt-server.conf, else the default shipped in the package. "
+        f"Your own copy to edit: sepia-stt {CONFIG_COMMAND} init. "
         f"Models: sepia-stt {MODELS_COMMAND} {{list,download,install}} (see --help there). "
         f"Tokens: sepia-stt {TOKEN_COMMAND}.",
     )
@@ -91,12 +101,47 @@ def token_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def config_main(argv: Sequence[str]) -> int:
+    """``sepia-stt config init|path``: the user's own settings file, and which file is used."""
+    parser = argparse.ArgumentParser(
+        prog=f"sepia-stt {CONFIG_COMMAND}",
+        description="Write your own copy of the default settings to edit, or show which "
+        "settings file the server would use.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser(
+        "init", help=f"write a commented copy of the default settings (to {user_settings_file()})"
+    )
+    init.add_argument("path", nargs="?", type=Path, help="where to write it instead")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    showing = commands.add_parser("path", help="print the settings file the server would use")
+    showing.add_argument("-s", "--settings", help="settings file (INI)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "path":
+            print(find_settings_file(args.settings))
+            return 0
+        path = args.path or user_settings_file()
+        if path.exists() and not args.force:
+            raise SettingsError(f"{path} exists; give --force to overwrite it")
+        token = new_token()
+        write_settings_copy(path, token)
+    except (SettingsError, OSError) as error:
+        print(f"sepia-stt: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: edit it, then start sepia-stt")
+    print(f"its common token (clients send it as access_token): {token}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [MODELS_COMMAND]:
         return models_main(argv[1:])
     if argv[:1] == [TOKEN_COMMAND]:
         return token_main(argv[1:])
+    if argv[:1] == [CONFIG_COMMAND]:
+        return config_main(argv[1:])
     args = build_parser().parse_args(argv)
     overrides = Overrides(
         host=args.host,

@@ -139,8 +139,18 @@ class Overrides:
     log_level: str | None = None
 
 
+def user_settings_file() -> Path:
+    """The user's own settings: ``$XDG_CONFIG_HOME/sepia-stt/server.conf`` (``~/.config/...``)."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config_home) / "sepia-stt" / "server.conf"
+
+
 def find_settings_file(cli_path: str | os.PathLike[str] | None) -> Path:
-    """``-s`` beats ``$SEPIA_STT_SETTINGS`` beats the user's file beats the shipped default."""
+    """``-s`` beats ``$SEPIA_STT_SETTINGS`` beats the user's file beats the shipped default.
+
+    The working directory is not searched: a server started from any directory
+    behaves the same.  ``~/.sepia-stt-server.conf`` is the old server's user file.
+    """
     candidates: list[Path]
     if cli_path:
         candidates = [Path(cli_path)]
@@ -148,8 +158,8 @@ def find_settings_file(cli_path: str | os.PathLike[str] | None) -> Path:
         candidates = [Path(os.environ[ENV_VAR])]
     else:
         candidates = [
+            user_settings_file(),
             Path.home() / ".sepia-stt-server.conf",
-            Path("server.conf"),
             DEFAULT_SETTINGS,
         ]
         candidates = [p for p in candidates if p.is_file()][:1] or candidates[-1:]
@@ -157,6 +167,24 @@ def find_settings_file(cli_path: str | os.PathLike[str] | None) -> Path:
     if not path.is_file():
         raise SettingsError(f"settings file not found: {path}")
     return path
+
+
+def write_settings_copy(path: Path, common_token: str) -> None:
+    """A commented copy of the shipped default at ``path``, with its own common token.
+
+    Written to a temporary file and renamed, readable by its owner only (it holds a
+    token); an existing file is never overwritten here, the caller decides that.
+    """
+    text = DEFAULT_SETTINGS.read_text(encoding="utf-8")
+    default_line = re.search(r"^common_auth_token = .*$", text, flags=re.M)
+    if default_line is None:  # the shipped file always has one; a broken install has not
+        raise SettingsError(f"{DEFAULT_SETTINGS}: no common_auth_token line")
+    text = text.replace(default_line[0], f"common_auth_token = {common_token}", 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.chmod(0o600)
+    temporary.replace(path)
 
 
 def load_settings(path: Path, overrides: Overrides = Overrides()) -> Settings:
@@ -181,6 +209,8 @@ def parse_settings(
     # -e decides which of the file's models are served, so it applies before they are read.
     engine = engine_name(overrides.engine) if overrides.engine else file_engine
     untagged_engine = None if file_engine in DYNAMIC_ENGINES else file_engine
+    # -m serves exactly that model: nothing is discovered then.
+    discover = overrides.model_path is None and _flag(parser, "asr_models", "discover", True)
     settings = Settings(
         source=source,
         tag=_get(parser, "info", "settings_tag", DEFAULT_TAG),
@@ -191,12 +221,11 @@ def parse_settings(
         models=(
             (_model_from_path(overrides.model_path, engine, overrides.language, parser),)
             if overrides.model_path is not None
-            else _parse_models(parser, base_dir, engine, untagged_engine)
+            else _parse_models(parser, base_dir, engine, untagged_engine, discover)
         ),
         speaker_model=_parse_speaker_model(parser, base_dir),
         models_dir=_models_dir(parser, base_dir),
-        # -m serves exactly that model: nothing is discovered then.
-        discover=overrides.model_path is None and _flag(parser, "asr_models", "discover", True),
+        discover=discover,
     )
     if overrides.language and overrides.model_path is None:
         log.warning("--language only applies together with --model; ignored")
@@ -381,11 +410,18 @@ def _models_dir(parser: configparser.ConfigParser, base_dir: Path) -> Path:
 
 
 def _parse_models(
-    parser: configparser.ConfigParser, base_dir: Path, engine: str, untagged_engine: str | None
+    parser: configparser.ConfigParser,
+    base_dir: Path,
+    engine: str,
+    untagged_engine: str | None,
+    discover: bool,
 ) -> tuple[ModelSpec, ...]:
     """The served models: ``engine`` is one engine name or dynamic.  A model without
     ``engineN`` gets the engine its folder shows, else the fixed ``engine``, else
-    ``untagged_engine`` (the file's own engine when ``-e dynamic`` overrides it)."""
+    ``untagged_engine`` (the file's own engine when ``-e dynamic`` overrides it).
+
+    With ``discover`` on, the file may name none: the installed models are served
+    (``stt.catalog.registry.with_discovered`` fails when there are none either)."""
     if not parser.has_section("asr_models"):
         raise SettingsError("section [asr_models] is missing")
     base = _models_dir(parser, base_dir)
@@ -398,7 +434,7 @@ def _parse_models(
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SettingsError(f"[asr_models] model name {duplicate!r} is used twice")
-    if not models:
+    if not models and not discover:
         only = "" if engine in DYNAMIC_ENGINES else f" for engine {engine!r}"
         raise SettingsError(f"[asr_models] has no model{only} (path1, lang1, engine1, ...)")
     return tuple(models)

@@ -14,7 +14,7 @@ from typing import Any
 
 from stt.catalog.folders import folder_models, folder_size, packaged_models
 from stt.catalog.specs import ModelSpec
-from stt.settings import DYNAMIC_ENGINES, Settings
+from stt.settings import DYNAMIC_ENGINES, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,19 @@ def discovered_models(
 
 
 def with_discovered(settings: Settings) -> Settings:
-    """The settings plus, when ``discover`` is on, the installed models the file does not name."""
+    """The settings plus, when ``discover`` is on, the installed models the file does not name.
+
+    ``SettingsError`` when that leaves no model to serve.
+    """
     if not settings.discover or settings.models_dir is None:
         return settings
     found = discovered_models(settings.models, settings.models_dir, settings.engine)
+    if not settings.models and not found:
+        only = "" if settings.is_dynamic else f" for engine {settings.engine!r}"
+        raise SettingsError(
+            f"no model{only} to serve: [asr_models] names none, and none is installed in "
+            f"{settings.models_dir} or as a package (see 'sepia-stt models --help')"
+        )
     for spec, source in found:
         log.info("serving %s (%s) from the %s: %s", spec.name, spec.language, source, spec.path)
     return replace(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -16,21 +17,31 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class RunningServer:
-    """``python -m stt`` with a given settings file; reads its port from the log."""
+    """``python -m stt`` with a given settings file; reads its port from the log.
 
-    def __init__(self, settings_file: Path, *extra_args: str) -> None:
+    ``program`` runs another command instead (an installed ``sepia-stt``), from ``cwd``
+    with ``env``; ``settings_file`` None lets the server look its settings up itself.
+    """
+
+    def __init__(
+        self,
+        settings_file: Path | None,
+        *extra_args: str,
+        program: Sequence[str] = (sys.executable, "-m", "stt"),
+        cwd: Path = REPO,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings_file = settings_file
         self.log: list[str] = []
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        settings = ["-s", str(settings_file)] if settings_file is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stt", "-s", str(settings_file), "--host", "127.0.0.1",
-             "-p", "0", *extra_args],
+            [*program, *settings, "--host", "127.0.0.1", "-p", "0", *extra_args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-            env=env,
-            cwd=REPO,
-        )  # fmt: skip
+            env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
+            cwd=cwd,
+        )
         self.http_url = self._wait_for_bind()
         self.ws_url = "ws" + self.http_url.removeprefix("http")  # https -> wss too
         self._drain = threading.Thread(target=self._read_log, daemon=True)

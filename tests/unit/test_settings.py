@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import stt
+from stt.catalog.registry import with_discovered
 from stt.catalog.specs import ModelCatalog, ModelSpec, normalize_language
 from stt.errors import ModelNotFound
 from stt.settings import (
@@ -17,6 +18,7 @@ from stt.settings import (
     engine_name,
     find_settings_file,
     load_settings,
+    user_settings_file,
 )
 
 #: Every file below starts with this, so each test only shows the sections it is about.
@@ -260,9 +262,16 @@ def test_missing_asr_models_section_is_an_error(tmp_path):
         load(tmp_path, "[app]\nasr_engine = test\n")
 
 
-def test_asr_models_without_any_model_is_an_error(tmp_path):
+def test_asr_models_without_any_model_is_an_error_when_nothing_is_discovered(tmp_path):
     with pytest.raises(SettingsError, match="no model"):
-        load(tmp_path, fixed_engine_file("base_folder = models\n"))
+        load(tmp_path, fixed_engine_file("base_folder = models\ndiscover = false\n"))
+
+
+def test_with_discovery_the_file_may_name_no_model_but_one_must_be_installed(tmp_path):
+    settings = load(tmp_path, fixed_engine_file("base_folder = models\n"))
+    assert settings.models == () and settings.discover
+    with pytest.raises(SettingsError, match=r"no model for engine 'test' to serve"):
+        with_discovered(settings)
 
 
 @pytest.mark.parametrize(
@@ -424,7 +433,9 @@ def test_fixed_engine_keeps_untagged_and_matching_models_only(tmp_path):
 
 def test_fixed_engine_with_no_matching_model_is_an_error(tmp_path):
     with pytest.raises(SettingsError, match="no model"):
-        load(tmp_path, fixed_engine_file("path1 = a\nlang1 = en\nengine1 = vosk\n"))
+        with_discovered(
+            load(tmp_path, fixed_engine_file("path1 = a\nlang1 = en\nengine1 = vosk\n"))
+        )
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "all", "Dynamic"])
@@ -581,6 +592,7 @@ def test_engine_override_without_a_model_for_it_is_an_error(tmp_path):
         [app]
         asr_engine = dynamic
         [asr_models]
+        discover = false
         path1 = a
         lang1 = en
         engine1 = vosk
@@ -700,41 +712,49 @@ def isolated_lookup(tmp_path, monkeypatch):
     home.mkdir()
     cwd.mkdir()
     monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(cwd)
     return home, cwd
 
 
 def test_lookup_cli_path_beats_everything(isolated_lookup, tmp_path, monkeypatch):
-    home, cwd = isolated_lookup
+    home, _cwd = isolated_lookup
     cli = write(tmp_path / "cli", "")
     env = write(tmp_path / "env", "")
-    write(home, "", name=".sepia-stt-server.conf")
-    write(cwd, "")
+    write(home / ".config" / "sepia-stt", "")
     monkeypatch.setenv(ENV_VAR, str(env))
     assert find_settings_file(cli) == cli
 
 
-def test_lookup_env_beats_home_and_cwd(isolated_lookup, tmp_path, monkeypatch):
-    home, cwd = isolated_lookup
+def test_lookup_env_beats_the_user_file(isolated_lookup, tmp_path, monkeypatch):
+    home, _cwd = isolated_lookup
     env = write(tmp_path / "env", "")
-    write(home, "", name=".sepia-stt-server.conf")
-    write(cwd, "")
+    write(home / ".config" / "sepia-stt", "")
     monkeypatch.setenv(ENV_VAR, str(env))
     assert find_settings_file(None) == env
 
 
-def test_lookup_home_file_beats_cwd_file(isolated_lookup):
-    home, cwd = isolated_lookup
+def test_lookup_the_user_file_in_the_config_home(isolated_lookup, tmp_path, monkeypatch):
+    home, _cwd = isolated_lookup
+    user_file = write(home / ".config" / "sepia-stt", "")
+    write(home, "", name=".sepia-stt-server.conf")
+    assert find_settings_file(None) == user_file == user_settings_file()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    xdg_file = write(tmp_path / "xdg" / "sepia-stt", "")
+    assert find_settings_file(None) == xdg_file
+
+
+def test_lookup_the_old_servers_home_file_next(isolated_lookup):
+    home, _cwd = isolated_lookup
     home_file = write(home, "", name=".sepia-stt-server.conf")
-    write(cwd, "")
     assert find_settings_file(None) == home_file
 
 
-def test_lookup_cwd_file_when_there_is_no_home_file(isolated_lookup):
+def test_lookup_ignores_the_working_directory(isolated_lookup):
     _home, cwd = isolated_lookup
     write(cwd, "")
-    assert find_settings_file(None).resolve() == (cwd / "server.conf").resolve()
+    assert find_settings_file(None) == STT_PACKAGE_DIR / "config" / "server.conf"
 
 
 def test_lookup_falls_back_to_the_shipped_default(isolated_lookup):
