@@ -111,6 +111,10 @@ class MessageTooLarge(SttError):
     name = "MessageTooLarge"
 
 
+#: What a client is told while the server drains.
+SHUTTING_DOWN = "Server is shutting down. Try again later."
+
+
 class ServerBusy(SttError):
     """The server is at a session limit, or shutting down: try again later."""
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from stt.actions import SessionOptions
 from stt.catalog.specs import normalize_language
 from stt.engines.base import Hypothesis, RecognitionOptions, Word
 from stt.errors import InvalidMessage, SttError
@@ -97,20 +98,6 @@ def parse_client_message(text: str) -> ClientMessage:
         client_id=raw.get("client_id"),
         access_token=raw.get("access_token"),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    """The welcome ``data``, parsed: what the session was asked to do."""
-
-    language: str | None = None
-    model: str | None = None
-    task: str | None = None
-    continuous: bool = False
-    optimize_final: bool = False
-    #: ``interimResults: false`` suppresses partials (our decision 7).
-    interim_results: bool = True
-    recognition: RecognitionOptions = field(default_factory=RecognitionOptions)
 
 
 def parse_welcome_options(data: Mapping[str, Any] | None) -> SessionOptions:

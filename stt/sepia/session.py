@@ -12,11 +12,24 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from stt.actions import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
+    Action,
+    Close,
+    Decode,
+    EndOfAudio,
+    OpenRecognizer,
+    Send,
+)
 from stt.engines.base import Hypothesis
 from stt.errors import (
+    SHUTTING_DOWN,
     InvalidMessage,
     MessageTooLarge,
     NotPossible,
@@ -30,18 +43,9 @@ from stt.errors import (
 from stt.pcm import DEFAULT_SAMPLE_RATE
 from stt.sepia import protocol
 from stt.sepia.audio import PcmFramer, WavFormat
-from stt.sepia.protocol import UNSTAMPED, ClientMessage, SessionOptions
+from stt.sepia.protocol import UNSTAMPED, ClientMessage
 from stt.sepia.transcripts import TranscriptAssembler
 
-#: WebSocket close codes the server uses.
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_INTERNAL_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
-
-
-SHUTTING_DOWN = "Server is shutting down. Try again later."
 #: Refused messages a session may send before it is closed (each one costs a reply).
 MAX_ERRORS = 50
 #: The same before the welcome: an anonymous client gets few replies for free.
@@ -57,45 +61,9 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
-    message: Mapping[str, Any]
-    #: For an error message: the error's name (what ``/metrics`` counts).
-    error: str | None = None
-    #: The last final, after ``audioend``: once it is sent, the session is complete.
-    completes: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class OpenRecognizer:
-    """Authenticate the welcome and open a recognizer with these options."""
-
-    welcome: ClientMessage
-    options: SessionOptions
-
-
-@dataclass(frozen=True, slots=True)
-class Decode:
-    pcm: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfAudio:
-    """Decode what is left, then answer ``audioend`` with this ``msg_id``."""
-
-    msg_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    code: int
-    reason: str
-
-
-Action = Send | OpenRecognizer | Decode | EndOfAudio | Close
-
-
 class SessionProtocol:
+    name = "sepia"
+
     def __init__(
         self,
         *,
@@ -104,7 +72,10 @@ class SessionProtocol:
         welcome_timeout_s: float = math.inf,
         max_session_s: float = math.inf,
         max_frame_bytes: int | None = None,
+        ids: protocol.MessageIds | None = None,
     ) -> None:
+        #: Server message ids, shared by all sessions of a server; taken when a message is sent.
+        self._ids = ids or protocol.MessageIds()
         self._timeout_s = timeout_s
         self._welcome_deadline = now + welcome_timeout_s
         self._end_deadline = now + max_session_s
@@ -119,6 +90,14 @@ class SessionProtocol:
         self._errors = 0
         self._sample_rate = float(DEFAULT_SAMPLE_RATE)
         self.phase = Phase.AWAITING_WELCOME
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is Phase.CLOSED
+
+    def wire(self, message: Mapping[str, Any]) -> str:
+        """The message as sent: a server message id is taken now (``protocol.stamp``)."""
+        return protocol.encode(protocol.stamp(message, self._ids))
 
     # -- what the client sent --------------------------------------------------
 
@@ -165,7 +144,9 @@ class SessionProtocol:
             options = protocol.parse_welcome_options(message.data)
             self._sample_rate = options.recognition.sample_rate
             self.phase = Phase.STREAMING
-            return [OpenRecognizer(message, options)]
+            return [
+                OpenRecognizer(message.client_id, message.access_token, options, message.msg_id)
+            ]
         if self.phase is Phase.AWAITING_WELCOME:
             raise Unauthorized("In current state only 'welcome' message is allowed.")
         if message.type == "pong":
@@ -194,9 +175,11 @@ class SessionProtocol:
             optimize_final=options.optimize_final,
             language=info["options"].get("language"),
         )
-        return [Send(protocol.welcome_message(welcome.welcome.msg_id, info))]
+        return [Send(protocol.welcome_message(welcome.msg_id, info))]
 
-    def results(self, hypotheses: list[Hypothesis]) -> list[Action]:
+    def results(self, hypotheses: list[Hypothesis], frames: int = 1) -> list[Action]:
+        """What the client sees of an engine call's results (``frames``: audio frames it
+        decoded, which SEPIA does not answer one by one)."""
         if self.phase is Phase.CLOSED:
             return []
         assert self._assembler is not None, "results before the recognizer was opened"

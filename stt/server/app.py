@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+import trio
 from hypercorn.typing import ASGIFramework
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Response, Websocket, redirect, request, websocket
 from quart_trio import QuartTrio
 
 from stt import PROTOCOL_VERSION
+from stt.sepia.session import SessionProtocol
 from stt.server.connection import Connection
 from stt.server.middleware import AdmitWebSockets, WholeHttpExchanges, place_of
 from stt.server.service import SpeechService
@@ -24,6 +26,23 @@ _SESSION_NUMBERS = itertools.cycle(range(1, 10_000))
 #: a client that sends one slower than this is answered ``408`` and closed.
 MAX_CONTENT_LENGTH = 1 << 20
 BODY_TIMEOUT_S = 10
+
+
+def new_session_id() -> str:
+    return f"{next(_SESSION_NUMBERS)}-{int(time.time())}"
+
+
+def sepia_rules(service: SpeechService) -> SessionProtocol:
+    """A SEPIA session's rules with the server's limits and its shared message ids."""
+    server = service.settings.server
+    return SessionProtocol(
+        timeout_s=server.timeout_s,
+        now=trio.current_time(),
+        welcome_timeout_s=server.welcome_timeout_s,
+        max_session_s=server.max_session_s,
+        max_frame_bytes=server.max_frame_bytes,
+        ids=service.ids,
+    )
 
 
 def create_asgi_app(service: SpeechService) -> ASGIFramework:
@@ -100,10 +119,12 @@ def create_app(service: SpeechService) -> QuartTrio:
         if allowed_ws_origins and origin and origin not in allowed_ws_origins:
             # Refused at the handshake: a page from another site may not use this server.
             return Response(f"Origin {origin} is not allowed.", status=403)
-        session_id = f"{next(_SESSION_NUMBERS)}-{int(time.time())}"
         # The request object itself, not the context-local proxy, goes to the session's tasks.
         current: Websocket = cast(Any, websocket)._get_current_object()
-        await Connection(current, service, session_id, place_of(current.scope)).run()
+        connection = Connection(
+            current, service, new_session_id(), place_of(current.scope), sepia_rules(service)
+        )
+        await connection.run()
         return None
 
     # "//socket" is what the SEPIA JS class builds from a base URL with a trailing slash.

@@ -1,4 +1,5 @@
-"""One WebSocket session on Trio: the thin adapter around :class:`SessionProtocol`.
+"""One WebSocket session on Trio: the thin adapter around a protocol's sans-IO session rules
+(SEPIA's :class:`~stt.sepia.session.SessionProtocol`, vosk-server's dialect).
 
 Each connection is one nursery with these tasks:
 
@@ -19,26 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
-from stt.errors import InternalError, ServerBusy, SttError
-from stt.sepia import protocol
-from stt.sepia.session import (
+from stt.actions import (
     CLOSE_GOING_AWAY,
-    SHUTTING_DOWN,
     Action,
     Close,
     Decode,
     EndOfAudio,
     OpenRecognizer,
-    Phase,
     Send,
-    SessionProtocol,
 )
+from stt.engines.base import Hypothesis
+from stt.errors import SHUTTING_DOWN, InternalError, ServerBusy, SttError
 from stt.server.admission import Place
 from stt.server.recognition import Recognition
 from stt.server.service import SpeechService
@@ -89,11 +87,51 @@ class MessageSocket(Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
+class SessionRules(Protocol):
+    """A protocol's session rules, sans-IO: what the client sent and what the engine produced
+    go in, with the time; the actions to carry out come out (``stt.actions``)."""
+
+    #: The protocol's name in logs and ``/metrics``.
+    name: str
+
+    @property
+    def closed(self) -> bool: ...
+
+    def wire(self, message: Mapping[str, Any]) -> str:
+        """A message as it goes on the wire, encoded when it is sent."""
+        ...
+
+    def receive_text(self, text: str, now: float) -> list[Action]: ...
+
+    def receive_bytes(self, data: bytes, now: float) -> list[Action]: ...
+
+    def recognizer_opened(
+        self, request: OpenRecognizer, info: Mapping[str, Any], effective: Mapping[str, Any]
+    ) -> list[Action]: ...
+
+    def results(self, hypotheses: list[Hypothesis], frames: int = 1) -> list[Action]: ...
+
+    def audio_ended(self, msg_id: int, last: Hypothesis) -> list[Action]: ...
+
+    def drain(self) -> list[Action]: ...
+
+    def heartbeat(self, now: float) -> list[Action]: ...
+
+    def expire(self, now: float) -> list[Action]: ...
+
+    def fail(self, error: SttError) -> list[Action]: ...
+
+
 class Connection:
     """Task wiring: the socket, the session rules, the channels and the recognition."""
 
     def __init__(
-        self, websocket: MessageSocket, service: SpeechService, session_id: str, place: Place
+        self,
+        websocket: MessageSocket,
+        service: SpeechService,
+        session_id: str,
+        place: Place,
+        rules: SessionRules,
     ) -> None:
         server = service.settings.server
         self._websocket = websocket
@@ -102,19 +140,14 @@ class Connection:
         #: Its place among pending connections, then sessions; freed as soon as the client
         #: has seen the end, before the recognizer is (that may wait for an engine thread).
         self._place = place
-        self._protocol = SessionProtocol(
-            timeout_s=server.timeout_s,
-            now=trio.current_time(),
-            welcome_timeout_s=server.welcome_timeout_s,
-            max_session_s=server.max_session_s,
-            max_frame_bytes=server.max_frame_bytes,
-        )
+        self._protocol = rules
         self._work_in, self._work_out = trio.open_memory_channel[Work](WORK_QUEUE_SIZE)
         self._outbox_in, self._outbox_out = trio.open_memory_channel[Batch](OUTBOX_SIZE)
         self._recognition = Recognition(service, session_id)
         #: Seconds a send may take before the client counts as gone (it does not read).
         self._send_timeout_s = server.timeout_s
         self._lookahead: Work | None = None
+        self._joined_frames = 1
         self._outcome = "client closed"
         self._closed = False
         #: Last words when the session is ended from outside the send task.
@@ -144,7 +177,7 @@ class Connection:
                     await self._say_goodbye(self._goodbye)
                 self._service.release(self._place)
                 await self._recognition.release()
-            self._service.metrics.sessions.labels(self._outcome).inc()
+            self._service.metrics.sessions.labels(self._protocol.name, self._outcome).inc()
             log.info("session %s closed: %s", self._session_id, self._outcome)
 
     @property
@@ -214,7 +247,7 @@ class Connection:
             if isinstance(work, Reply):
                 await self._queue_outgoing(list(work.outgoing))
                 continue
-            if self._protocol.phase is Phase.CLOSED:
+            if self._protocol.closed:
                 continue  # the session is closing: its last messages may still be queued
             try:
                 if isinstance(work, OpenRecognizer):
@@ -255,8 +288,7 @@ class Connection:
             self._service.metrics.errors.labels(send.error).inc()
         if send.completes:
             self._outcome = "completed"
-        message = protocol.stamp(send.message, self._service.ids)
-        await self._websocket.send(protocol.encode(message))
+        await self._websocket.send(self._protocol.wire(send.message))
 
     async def _close(self, close: Close) -> None:
         self._closed = True
@@ -294,6 +326,7 @@ class Connection:
         Called once the engine slot is held, so a session that waited for the
         engine decodes everything that arrived meanwhile in one call, rather than
         spending its turn on the frame that was there when it started waiting.
+        ``_joined_frames`` counts the frames, for rules that answer each one.
         """
         chunks = [pcm]
         size = len(pcm)
@@ -307,12 +340,13 @@ class Connection:
                 break
             chunks.append(following.pcm)
             size += len(following.pcm)
+        self._joined_frames = len(chunks)
         return b"".join(chunks) if len(chunks) > 1 else pcm
 
     async def _open(self, request: OpenRecognizer) -> list[Action]:
         """The welcome: authenticate, choose the model, count the session, answer."""
         service = self._service
-        identity = await service.authenticate(request.welcome, self._place)
+        identity = await service.authenticate(request.client_id, request.access_token, self._place)
         plan = service.plan_session(request.options)
         service.admit(self._place, identity)
         self._recognition.start(plan)
@@ -320,8 +354,9 @@ class Connection:
         return self._protocol.recognizer_opened(request, plan.info, plan.effective)
 
     async def _decode(self, first: bytes) -> list[Action]:
+        self._joined_frames = 1
         hypotheses = await self._recognition.decode(first, self._join_queued_audio)
-        return self._protocol.results(hypotheses)
+        return self._protocol.results(hypotheses, self._joined_frames)
 
     async def _end_audio(self, msg_id: int) -> list[Action]:
         return self._protocol.audio_ended(msg_id, await self._recognition.finish())

@@ -31,8 +31,8 @@ class ServerMetrics:
         )
         self.sessions = Counter(
             "sepia_stt_sessions",
-            "Finished sessions by how they ended.",
-            ["outcome"],
+            "Finished sessions by protocol and how they ended.",
+            ["protocol", "outcome"],
             registry=self.registry,
         )
         self.audio_seconds = Counter(

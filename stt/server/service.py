@@ -11,12 +11,12 @@ from typing import Any
 import trio
 
 from stt import PROTOCOL_VERSION
+from stt.actions import SessionOptions
 from stt.catalog.specs import ModelCatalog, ModelSpec
 from stt.engines import engine_class
 from stt.engines.base import Engine, EngineConfig, LoadedModel, RecognitionOptions
-from stt.errors import AuthenticationFailed, EngineNotFound
-from stt.sepia.protocol import ClientMessage, MessageIds, SessionOptions
-from stt.sepia.session import SHUTTING_DOWN
+from stt.errors import SHUTTING_DOWN, AuthenticationFailed, EngineNotFound
+from stt.sepia.protocol import MessageIds
 from stt.server.admission import Admission, Identity, Place, Refused
 from stt.server.auth import Authenticator, AuthThrottle
 from stt.server.memory import trim_heap
@@ -87,8 +87,10 @@ class SpeechService:
             self.metrics.refusals.labels(refusal.reason).inc()
             raise
 
-    async def authenticate(self, welcome: ClientMessage, place: Place) -> Identity:
-        """Who the welcome's token proves; ``AuthenticationFailed`` after a throttled delay.
+    async def authenticate(
+        self, client_id: str | None, access_token: str | None, place: Place
+    ) -> Identity:
+        """Who the credentials prove; ``AuthenticationFailed`` after a throttled delay.
 
         The check runs in a thread (hashed tokens cost a key derivation), one at a
         time, so a burst of welcomes cannot starve decoding.
@@ -102,8 +104,8 @@ class SpeechService:
             )
         identity = await trio.to_thread.run_sync(
             self.authenticator.check,
-            welcome.client_id,
-            welcome.access_token,
+            client_id,
+            access_token,
             limiter=self.auth_limiter,
         )
         if identity is not None:
@@ -111,9 +113,7 @@ class SpeechService:
         self.metrics.auth_failures.inc()
         delay = self.throttle.delay_after_failure(client, time.monotonic())
         # Never log the token itself.
-        log.warning(
-            "authentication failed for client id %r from %s", welcome.client_id, place.address
-        )
+        log.warning("authentication failed for client id %r from %s", client_id, place.address)
         await trio.sleep(delay)
         raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 

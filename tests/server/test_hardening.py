@@ -257,7 +257,7 @@ async def test_health_ready_and_metrics(strict_server):
         await receive(websocket)
     metrics = (await get(strict_server, "/metrics")).text
     assert "sepia_stt_active_sessions" in metrics
-    assert 'sepia_stt_sessions_total{outcome="completed"}' in metrics
+    assert 'sepia_stt_sessions_total{outcome="completed",protocol="sepia"}' in metrics
     assert 'sepia_stt_errors_total{name="InvalidMessage"}' in metrics
     assert 'sepia_stt_audio_seconds_total{engine="test"}' in metrics
     assert "sepia_stt_decode_realtime_factor_bucket" in metrics

@@ -16,6 +16,7 @@ import trio
 import trio.testing
 
 from stt.catalog.specs import ModelSpec
+from stt.server.app import sepia_rules
 from stt.server.connection import Connection
 from stt.server.recognition import AudioBudget
 from stt.server.service import SpeechService
@@ -102,7 +103,7 @@ async def run_connection(
     ended = trio.Event()
 
     async def run() -> None:
-        await Connection(socket, service, "1-0", place).run()
+        await Connection(socket, service, "1-0", place, sepia_rules(service)).run()
         ended.set()
 
     nursery.start_soon(run)
@@ -173,7 +174,7 @@ async def test_a_client_that_stops_reading_is_disconnected_after_timeout_s(clock
         await ended.wait()
     assert 6.0 <= trio.current_time() - stopped <= 7.0
     outcomes = service.metrics.exposition().decode()
-    assert 'sepia_stt_sessions_total{outcome="client not reading"} 1.0' in outcomes
+    assert 'sepia_stt_sessions_total{outcome="client not reading",protocol="sepia"} 1.0' in outcomes
     assert service.admission.sessions == 0
 
 

@@ -149,8 +149,8 @@ def test_welcome_asks_to_open_a_recognizer_with_the_parsed_options():
     )
     [request] = actions
     assert isinstance(request, OpenRecognizer)
-    assert (request.welcome.type, request.welcome.msg_id) == ("welcome", 7)
-    assert (request.welcome.client_id, request.welcome.access_token) == ("any", "test1234")
+    assert request.msg_id == 7
+    assert (request.client_id, request.access_token) == ("any", "test1234")
     assert request.options.language == "de-DE"
     assert request.options.continuous is True
     assert request.options.interim_results is False
