@@ -61,3 +61,69 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
+
+
+# -- The container image (Containerfile, deploy/container/, tests/container/) -------------------
+
+CONTAINER_SETUP = "deploy/container/podman-setup.sh"
+#: The image the container sessions build and test; users tag their own.
+CONTAINER_IMAGE = "localhost/sepia-stt:test"
+#: The default image's size limit (MB, 10**6 bytes), checked by tests/container.
+CONTAINER_MAX_MB = "600"
+
+
+def _build_and_test_image(
+    session: nox.Session,
+    *,
+    debian_arch: str | None,
+    platform: str | None,
+    tag: str,
+    models: str,
+    slowdown: float,
+    pytest_args: list[str],
+) -> None:
+    """podman ready (installed, configured, base image), build from the checkout, pytest."""
+    import os
+    import shutil
+    import time
+
+    if os.geteuid() != 0 and shutil.which("podman") is None:
+        session.error("podman is missing: install it, or run as root to let the setup do it")
+    session.run("bash", CONTAINER_SETUP, *([debian_arch] if debian_arch else []), external=True)
+    started = time.monotonic()
+    session.run(
+        "podman", "build", "--format", "docker", "--pull=never",
+        *(["--platform", platform] if platform else []),
+        "--build-arg", f"MODELS={models}", "-t", tag, ".",
+        external=True,
+    )  # fmt: skip
+    session.log(f"image {tag} built in {time.monotonic() - started:.0f} s")
+    session.install("--require-hashes", "-r", LOCK)
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "tests/container", *pytest_args, *session.posargs,
+        env={
+            "SEPIA_STT_IMAGE": tag,
+            "SEPIA_STT_IMAGE_MODELS": models,
+            "SEPIA_STT_IMAGE_SLOWDOWN": str(slowdown),
+            **({"SEPIA_STT_IMAGE_MAX_MB": CONTAINER_MAX_MB} if platform is None else {}),
+        },
+    )  # fmt: skip
+
+
+@nox.session
+def container(session: nox.Session) -> None:
+    """Build the image from the checkout (podman) and test it: speech, stop, user, no compiler.
+
+    Installs and configures podman when it is missing (deploy/container/podman-setup.sh, as
+    root); with CI set nothing is skipped.
+    """
+    _build_and_test_image(
+        session,
+        debian_arch=None,
+        platform=None,
+        tag=CONTAINER_IMAGE,
+        models="whisper-tiny-en",
+        slowdown=1,
+        pytest_args=["-q", "-rA"],
+    )
