@@ -54,6 +54,9 @@ class OpenRecognizer:
     options: SessionOptions
     #: The id of the message that asked, for protocols whose answer echoes it.
     msg_id: int = 0
+    #: A front door configured without authentication (vosk-server's API on loopback):
+    #: no credentials are checked, and the session counts like one of the common token.
+    anonymous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,8 @@ class EndOfAudio:
     """Decode what is left, then answer the request with this ``msg_id``."""
 
     msg_id: int = 0
+    #: False for a reset: the session goes on with a fresh recognizer.
+    ends_session: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,3 +6,6 @@ from __future__ import annotations
 #: Whisper and nearly every client use).
 DEFAULT_SAMPLE_RATE = 16000
 BYTES_PER_SAMPLE = 2
+#: Sample rates a client may ask for.
+MIN_SAMPLE_RATE = 4000
+MAX_SAMPLE_RATE = 192000

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from stt.catalog.folders import PackageNotInstalled, detect_engine, package_path
 from stt.catalog.specs import ModelSpec, normalize_language
+from stt.pcm import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,30 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VoskServerSettings:
+    """``[vosk_server]``: alphacep vosk-server's WebSocket API, for clients written for it."""
+
+    enabled: bool = False
+    #: Its own listener; ``host`` empty means ``[server] host``; port 0 picks a free one.
+    host: str = ""
+    port: int = 2700
+    #: ``auto``: a token is required unless the listener is on loopback; ``on``; ``off``.
+    auth: str = "auto"
+    #: vosk-server's defaults for a client that sends no ``config``.
+    sample_rate: float = 8000.0
+    words: bool = True
+    max_alternatives: int = 0
+    #: The model a client gets without ``config.model``; empty: the first model.
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None
     tag: str = DEFAULT_TAG
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    vosk_server: VoskServerSettings = VoskServerSettings()
     #: ``asr_engine``: one engine name, or ``dynamic`` for "per model".
     engine: str = "dynamic"
     recordings_path: Path = Path("recordings")
@@ -216,6 +236,7 @@ def parse_settings(
         tag=_get(parser, "info", "settings_tag", DEFAULT_TAG),
         server=server,
         auth=_parse_users(parser),
+        vosk_server=_parse_vosk_server(parser),
         engine=engine,
         recordings_path=_resolve(base_dir, _get(parser, "app", "recordings_path", "recordings")),
         models=(
@@ -350,6 +371,36 @@ def _parse_server(parser: configparser.ConfigParser, base_dir: Path) -> ServerSe
         tls_certfile=_resolve(base_dir, certfile) if certfile else None,
         tls_keyfile=_resolve(base_dir, keyfile) if keyfile else None,
         ws_allowed_origins=_list(_get(parser, "server", "ws_allowed_origins", "")),
+    )
+
+
+def _parse_vosk_server(parser: configparser.ConfigParser) -> VoskServerSettings:
+    defaults = VoskServerSettings()
+    section = "vosk_server"
+    port = _number(parser, section, "port", defaults.port)
+    if not port.is_integer() or not 0 <= port < 65536:
+        raise SettingsError(f"[{section}] port = {port:g} is not a TCP port (0: any free one)")
+    auth = _get(parser, section, "auth", defaults.auth).lower()
+    if auth not in ("auto", "on", "off"):
+        raise SettingsError(f"[{section}] auth = {auth!r} is not auto, on or off")
+    sample_rate = _number(parser, section, "sample_rate", defaults.sample_rate)
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise SettingsError(
+            f"[{section}] sample_rate = {sample_rate:g} is out of range "
+            f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE})"
+        )
+    alternatives = _number(parser, section, "max_alternatives", defaults.max_alternatives)
+    if not alternatives.is_integer() or alternatives < 0:
+        raise SettingsError(f"[{section}] max_alternatives must be a whole number, 0 or more")
+    return VoskServerSettings(
+        enabled=_flag(parser, section, "enabled", defaults.enabled),
+        host=_get(parser, section, "host", defaults.host),
+        port=int(port),
+        auth=auth,
+        sample_rate=sample_rate,
+        words=_flag(parser, section, "words", defaults.words),
+        max_alternatives=int(alternatives),
+        model=_get(parser, section, "model", defaults.model),
     )
 
 

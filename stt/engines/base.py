@@ -64,6 +64,10 @@ class Hypothesis:
     speaker_vector: tuple[float, ...] = ()
 
 
+#: Largest n-best list a session may ask for.
+MAX_ALTERNATIVES = 10
+
+
 @dataclass(frozen=True, slots=True)
 class RecognitionOptions:
     """Per-session recognition options, the same for every engine."""

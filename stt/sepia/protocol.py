@@ -15,14 +15,12 @@ from typing import Any
 
 from stt.actions import SessionOptions
 from stt.catalog.specs import normalize_language
-from stt.engines.base import Hypothesis, RecognitionOptions, Word
+from stt.engines.base import MAX_ALTERNATIVES, Hypothesis, RecognitionOptions, Word
 from stt.errors import InvalidMessage, SttError
-from stt.pcm import DEFAULT_SAMPLE_RATE
+from stt.pcm import DEFAULT_SAMPLE_RATE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 #: Server message ids run 1..999999 and wrap, like the old server's.
 MAX_MSG_ID = 999_999
-#: Largest n-best list a client may ask for.
-MAX_ALTERNATIVES = 10
 #: Phrase lists are grammars: keep them to what a grammar can sensibly hold.
 MAX_PHRASES = 1000
 MAX_PHRASE_LENGTH = 200
@@ -106,8 +104,10 @@ def parse_welcome_options(data: Mapping[str, Any] | None) -> SessionOptions:
     sample_rate = data.get("samplerate")
     default = float(DEFAULT_SAMPLE_RATE)
     rate = _number(data, "samplerate", default) if sample_rate else default
-    if not 4000 <= rate <= 192000:
-        raise InvalidMessage(f"'samplerate' {rate:g} is out of range (4000 to 192000).")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise InvalidMessage(
+            f"'samplerate' {rate:g} is out of range ({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE})."
+        )
     language = _text(data, "language")
     alternatives = int(_number(data, "alternatives", 1))
     if not 0 <= alternatives <= MAX_ALTERNATIVES:

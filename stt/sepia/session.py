@@ -27,6 +27,7 @@ from stt.actions import (
     OpenRecognizer,
     Send,
 )
+from stt.audio import PcmFramer, WavFormat
 from stt.engines.base import Hypothesis
 from stt.errors import (
     SHUTTING_DOWN,
@@ -42,7 +43,6 @@ from stt.errors import (
 )
 from stt.pcm import DEFAULT_SAMPLE_RATE
 from stt.sepia import protocol
-from stt.sepia.audio import PcmFramer, WavFormat
 from stt.sepia.protocol import UNSTAMPED, ClientMessage
 from stt.sepia.transcripts import TranscriptAssembler
 

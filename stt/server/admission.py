@@ -45,6 +45,10 @@ class Identity:
     per_user: bool
 
 
+#: Who a connection is on a front door without authentication: counted per address.
+ANONYMOUS = Identity("", per_user=False)
+
+
 @dataclass(eq=False, slots=True)
 class Place:
     """One connection's place: pending until it authenticates, then a session's."""

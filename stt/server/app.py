@@ -18,6 +18,7 @@ from stt.sepia.session import SessionProtocol
 from stt.server.connection import Connection
 from stt.server.middleware import AdmitWebSockets, WholeHttpExchanges, place_of
 from stt.server.service import SpeechService
+from stt.server.vosk_app import vosk_socket
 
 WWW_DIR = Path(__file__).resolve().parent.parent / "www"
 #: The old server's session ids cycle 1..9999 with the start time appended.
@@ -130,4 +131,7 @@ def create_app(service: SpeechService) -> QuartTrio:
     # "//socket" is what the SEPIA JS class builds from a base URL with a trailing slash.
     for path in ("/", "/socket", "//socket"):
         app.add_websocket(path, f"socket{path}", socket)
+    if service.settings.vosk_server.enabled:
+        host = service.settings.server.host
+        app.add_websocket("/vosk", "vosk", vosk_socket(service, host, new_session_id))
     return app

@@ -37,7 +37,7 @@ from stt.actions import (
 )
 from stt.engines.base import Hypothesis
 from stt.errors import SHUTTING_DOWN, InternalError, ServerBusy, SttError
-from stt.server.admission import Place
+from stt.server.admission import ANONYMOUS, Place
 from stt.server.recognition import Recognition
 from stt.server.service import SpeechService
 
@@ -52,6 +52,8 @@ OUTBOX_SIZE = 64
 MAX_DECODE_BYTES = 64 * 1024
 #: How often session deadlines (welcome, idle, duration) are checked.
 DEADLINE_CHECK_S = 0.5
+#: The outcome (``sepia_stt_sessions_total``) of a session whose last final was sent.
+COMPLETED = "completed"
 #: Time allowed for the goodbye message when the server forces a session closed.
 GOODBYE_TIMEOUT_S = 1.0
 
@@ -260,7 +262,10 @@ class Connection:
                 actions = self._protocol.fail(error)
             await self._queue_outgoing(actions)
             if isinstance(work, EndOfAudio):
-                await self._finish()
+                if work.ends_session:
+                    await self._finish()
+                else:
+                    await self._recognition.release()  # the next audio gets a fresh one
 
     async def _finish(self) -> None:
         """The last final is on its way and no audio may follow: the session has ended for its
@@ -287,12 +292,13 @@ class Connection:
         if send.error is not None:
             self._service.metrics.errors.labels(send.error).inc()
         if send.completes:
-            self._outcome = "completed"
+            self._outcome = COMPLETED
         await self._websocket.send(self._protocol.wire(send.message))
 
     async def _close(self, close: Close) -> None:
         self._closed = True
-        if close.code != CLOSE_GOING_AWAY:
+        # A close after the last final (vosk-server's after eof) keeps "completed".
+        if close.code != CLOSE_GOING_AWAY and self._outcome != COMPLETED:
             self._outcome = close.reason
         await self._websocket.close(close.code, close.reason)
         self._cancel_scope.cancel()
@@ -346,7 +352,12 @@ class Connection:
     async def _open(self, request: OpenRecognizer) -> list[Action]:
         """The welcome: authenticate, choose the model, count the session, answer."""
         service = self._service
-        identity = await service.authenticate(request.client_id, request.access_token, self._place)
+        if request.anonymous:
+            identity = ANONYMOUS
+        else:
+            identity = await service.authenticate(
+                request.client_id, request.access_token, self._place
+            )
         plan = service.plan_session(request.options)
         service.admit(self._place, identity)
         self._recognition.start(plan)

@@ -9,10 +9,12 @@ import sys
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.typing import ASGIFramework
 
-from stt.server.app import create_asgi_app
+from stt.server.app import create_asgi_app, new_session_id
 from stt.server.memory import limit_heap_arenas
 from stt.server.service import SpeechService
+from stt.server.vosk_app import create_vosk_asgi_app
 from stt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,11 +33,15 @@ KEEP_ALIVE_S = 5.0
 MAX_HEADER_BYTES = 16 * 1024
 
 
-def hypercorn_config(settings: Settings) -> Config:
+def hypercorn_config(
+    settings: Settings, host: str | None = None, port: int | None = None
+) -> Config:
+    """Hypercorn's settings for a listener (the main one unless ``host``/``port`` say)."""
     server = settings.server
     config = Config()
-    host = server.host
-    config.bind = [f"[{host}]:{server.port}" if ":" in host else f"{host}:{server.port}"]
+    host = server.host if host is None else host
+    port = server.port if port is None else port
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.loglevel = server.log_level.upper()
     config.accesslog = None
     # Pings are the protocol's own (JSON); Hypercorn's would only add traffic.
@@ -53,21 +59,40 @@ def hypercorn_config(settings: Settings) -> Config:
 async def serve(
     service: SpeechService,
     *,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[dict[str, list[str]]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then drain: no new sessions, running streams finish."""
-    app = create_asgi_app(service)
-    config = hypercorn_config(service.settings)
-    stopped = trio.Event()
+    """Serve until SIGTERM or SIGINT, then drain: no new sessions, running streams finish.
 
-    async def serve_until_stopped(task_status: trio.TaskStatus[list[str]]) -> None:
+    Every listener (the main one; vosk-server's API when enabled) is a Hypercorn server
+    in this nursery, all stopped by the same drain.  Started, it reports each
+    listener's name and bound addresses.
+    """
+    settings = service.settings
+    listeners = {"main": (create_asgi_app(service), hypercorn_config(settings))}
+    vosk = settings.vosk_server
+    if vosk.enabled:
+        vosk_config = hypercorn_config(settings, vosk.host or settings.server.host, vosk.port)
+        listeners["vosk-server"] = (create_vosk_asgi_app(service, new_session_id), vosk_config)
+    stopped = trio.Event()
+    running = len(listeners)
+
+    async def serve_until_stopped(
+        app: ASGIFramework, config: Config, task_status: trio.TaskStatus[list[str]]
+    ) -> None:
+        nonlocal running
         await hypercorn_serve(app, config, shutdown_trigger=stopped.wait, task_status=task_status)
-        nursery.cancel_scope.cancel()  # the signal watcher and the memory keeper are left
+        running -= 1
+        if not running:
+            nursery.cancel_scope.cancel()  # the signal watcher and the memory keeper are left
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_drain_on_signal, service, stopped)
         nursery.start_soon(service.release_idle_recognizers)
-        task_status.started(await nursery.start(serve_until_stopped))
+        binds = {
+            name: await nursery.start(serve_until_stopped, app, config)
+            for name, (app, config) in listeners.items()
+        }
+        task_status.started(binds)
 
 
 async def _drain_on_signal(service: SpeechService, stopped: trio.Event) -> None:
@@ -111,10 +136,12 @@ def run(settings: Settings) -> None:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(serve, service)
-            for bind in binds:
-                # Tests and scripts read this line to find the port.
-                print(f"sepia-stt: listening on {bind}", file=sys.stderr, flush=True)
+            listeners = await nursery.start(serve, service)
+            for name, binds in listeners.items():
+                what = "" if name == "main" else f"{name} API "
+                for bind in binds:
+                    # Tests and scripts read these lines to find the ports.
+                    print(f"sepia-stt: {what}listening on {bind}", file=sys.stderr, flush=True)
 
     trio.run(main)
     log.info("stopped")

@@ -60,6 +60,17 @@ class RunningServer:
         self.stop()
         raise RuntimeError("server did not start:\n" + "".join(self.log[-40:]))
 
+    def listener(self, name: str, timeout: float = 10) -> str:
+        """The URL of another listener, e.g. ``vosk-server`` (``ws://`` for WebSocket APIs)."""
+        prefix = f"sepia-stt: {name} API listening on "
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.log):
+                if line.startswith(prefix):
+                    return "ws" + line[len(prefix) :].strip().removeprefix("http")
+            time.sleep(0.05)
+        raise RuntimeError(f"no {name} listener:\n" + "".join(self.log[-40:]))
+
     def _read_log(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:

@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
+from stt.audio import PcmFramer, WavFormat
 from stt.engines.base import Alternative, Hypothesis, Word
 from stt.errors import InvalidMessage, NotPossible, Unauthorized
 from stt.sepia import protocol
-from stt.sepia.audio import PcmFramer, WavFormat
 from stt.sepia.protocol import (
     MAX_MSG_ID,
     MessageIds,

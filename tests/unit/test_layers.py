@@ -65,6 +65,7 @@ def test_no_module_imports_itself_in_a_circle():
 #: Layer -> packages it must not import.  ``stt.sepia`` is sans-IO: no Trio, no server.
 FORBIDDEN = {
     "stt.sepia": ("trio", "quart", "hypercorn", "stt.server", "stt.catalog.registry"),
+    "stt.vosk_server": ("trio", "quart", "hypercorn", "stt.server", "stt.sepia", "stt.catalog"),
     "stt.engines": ("trio", "stt.server", "stt.sepia", "stt.settings"),
     "stt.catalog.specs": ("stt.settings", "stt.server", "stt.sepia", "stt.engines"),
     "stt.catalog.folders": ("stt.settings", "stt.server", "stt.sepia", "stt.engines"),

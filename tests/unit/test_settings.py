@@ -835,3 +835,41 @@ def test_model_selection_failures_are_model_not_found(request_):
 )
 def test_normalize_language(code, normalized):
     assert normalize_language(code) == normalized
+
+
+# -- [vosk_server] ------------------------------------------------------------------------------
+
+
+def test_vosk_server_api_is_off_by_default_with_vosk_servers_defaults(tmp_path):
+    vosk = load(tmp_path, fixed_engine_file("path1 = a\nlang1 = en\n")).vosk_server
+    assert not vosk.enabled
+    assert (vosk.port, vosk.auth, vosk.sample_rate, vosk.words) == (2700, "auto", 8000, True)
+
+
+def test_vosk_server_api_settings_are_read(tmp_path):
+    text = fixed_engine_file("path1 = a\nlang1 = en\n")
+    text += "[vosk_server]\nenabled = yes\nport = 0\nauth = on\nsample_rate = 16000\nmodel = a\n"
+    vosk = load(tmp_path, text).vosk_server
+    assert (vosk.enabled, vosk.port, vosk.auth, vosk.sample_rate, vosk.model) == (
+        True,
+        0,
+        "on",
+        16000,
+        "a",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("port = 70000", "port"),
+        ("auth = maybe", "auth"),
+        ("sample_rate = 100", "sample_rate"),
+        ("max_alternatives = -1", "max_alternatives"),
+        ("enabled = perhaps", "enabled"),
+    ],
+)
+def test_vosk_server_api_errors_name_the_key(tmp_path, line, key):
+    text = fixed_engine_file("path1 = a\nlang1 = en\n") + f"[vosk_server]\n{line}\n"
+    with pytest.raises(SettingsError, match=rf"\[vosk_server\] {key}"):
+        load(tmp_path, text)
