@@ -118,12 +118,23 @@ class VoskServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WyomingSettings:
+    """``[wyoming]``: Home Assistant's Wyoming protocol, a TCP listener without authentication."""
+
+    enabled: bool = False
+    #: Loopback unless the network in between is trusted: Wyoming has no authentication.
+    host: str = "127.0.0.1"
+    port: int = 10300
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None
     tag: str = DEFAULT_TAG
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
     vosk_server: VoskServerSettings = VoskServerSettings()
+    wyoming: WyomingSettings = WyomingSettings()
     #: ``asr_engine``: one engine name, or ``dynamic`` for "per model".
     engine: str = "dynamic"
     recordings_path: Path = Path("recordings")
@@ -237,6 +248,7 @@ def parse_settings(
         server=server,
         auth=_parse_users(parser),
         vosk_server=_parse_vosk_server(parser),
+        wyoming=_parse_wyoming(parser),
         engine=engine,
         recordings_path=_resolve(base_dir, _get(parser, "app", "recordings_path", "recordings")),
         models=(
@@ -374,12 +386,26 @@ def _parse_server(parser: configparser.ConfigParser, base_dir: Path) -> ServerSe
     )
 
 
+def _listener_port(parser: configparser.ConfigParser, section: str, default: int) -> int:
+    port = _number(parser, section, "port", default)
+    if not port.is_integer() or not 0 <= port < 65536:
+        raise SettingsError(f"[{section}] port = {port:g} is not a TCP port (0: any free one)")
+    return int(port)
+
+
+def _parse_wyoming(parser: configparser.ConfigParser) -> WyomingSettings:
+    defaults = WyomingSettings()
+    return WyomingSettings(
+        enabled=_flag(parser, "wyoming", "enabled", defaults.enabled),
+        host=_get(parser, "wyoming", "host", defaults.host),
+        port=_listener_port(parser, "wyoming", defaults.port),
+    )
+
+
 def _parse_vosk_server(parser: configparser.ConfigParser) -> VoskServerSettings:
     defaults = VoskServerSettings()
     section = "vosk_server"
-    port = _number(parser, section, "port", defaults.port)
-    if not port.is_integer() or not 0 <= port < 65536:
-        raise SettingsError(f"[{section}] port = {port:g} is not a TCP port (0: any free one)")
+    port = _listener_port(parser, section, defaults.port)
     auth = _get(parser, section, "auth", defaults.auth).lower()
     if auth not in ("auto", "on", "off"):
         raise SettingsError(f"[{section}] auth = {auth!r} is not auto, on or off")
@@ -395,7 +421,7 @@ def _parse_vosk_server(parser: configparser.ConfigParser) -> VoskServerSettings:
     return VoskServerSettings(
         enabled=_flag(parser, section, "enabled", defaults.enabled),
         host=_get(parser, section, "host", defaults.host),
-        port=int(port),
+        port=port,
         auth=auth,
         sample_rate=sample_rate,
         words=_flag(parser, section, "words", defaults.words),

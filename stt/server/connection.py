@@ -71,6 +71,13 @@ Work = OpenRecognizer | Decode | EndOfAudio | Reply
 Batch = tuple[Send | Close, ...]
 
 
+class ClientGone(Exception):
+    """``MessageSocket.receive`` raises it when the client has closed its side.
+
+    (Quart-Trio cancels a WebSocket's handler instead; a TCP protocol says it this way.)
+    """
+
+
 class MessageSocket(Protocol):
     """What a connection needs of its WebSocket.
 
@@ -235,7 +242,12 @@ class Connection:
 
     async def _receive_loop(self) -> None:
         while True:
-            data = await self._websocket.receive()
+            try:
+                data = await self._websocket.receive()
+            except ClientGone:
+                self._closed = True  # nothing can be said to a client that is gone
+                self._cancel_scope.cancel()
+                return
             now = trio.current_time()
             if isinstance(data, str):
                 await self._queue_work(self._protocol.receive_text(data, now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -15,6 +16,7 @@ from stt.server.app import create_asgi_app, new_session_id
 from stt.server.memory import limit_heap_arenas
 from stt.server.service import SpeechService
 from stt.server.vosk_app import create_vosk_asgi_app
+from stt.server.wyoming_listener import wyoming_handler
 from stt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,19 @@ async def serve(
             name: await nursery.start(serve_until_stopped, app, config)
             for name, (app, config) in listeners.items()
         }
+        wyoming = settings.wyoming
+        if wyoming.enabled:
+            # Stopped with the rest: the nursery is cancelled once Hypercorn has stopped.
+            handler = wyoming_handler(service, new_session_id)
+            serve_tcp = functools.partial(trio.serve_tcp, host=wyoming.host)
+            tcp = await nursery.start(serve_tcp, handler, wyoming.port)
+            binds["wyoming"] = [_tcp_address(listener) for listener in tcp]
         task_status.started(binds)
+
+
+def _tcp_address(listener: trio.SocketListener) -> str:
+    host, port = listener.socket.getsockname()[:2]
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
 async def _drain_on_signal(service: SpeechService, stopped: trio.Event) -> None:

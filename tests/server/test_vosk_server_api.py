@@ -224,3 +224,35 @@ def test_with_auth_on_no_token_is_refused_with_a_clear_error(guarded, korean):
 
     reply, code = asyncio.run(main())
     assert "Authentication failed" in reply["error"] and code == 1008
+
+
+def test_a_drain_lets_a_running_stream_reach_eof(tmp_path, korean):
+    running = RunningServer(
+        write_settings(tmp_path, extra=VOSK_SERVER.format(more=""), drain_grace_s=10)
+    )
+    try:
+
+        async def main() -> tuple[list[dict[str, Any]], int]:
+            replies = []
+            async with websockets.connect(running.listener("vosk-server")) as socket:
+                await socket.send(json.dumps({"config": {"sample_rate": SAMPLE_RATE}}))
+                for offset in range(0, 4 * CHUNK, CHUNK):
+                    await socket.send(korean[offset : offset + CHUNK])
+                    replies.append(json.loads(await socket.recv()))
+                running.process.terminate()  # SIGTERM: drain
+                await asyncio.sleep(0.5)
+                for offset in range(4 * CHUNK, len(korean), CHUNK):
+                    await socket.send(korean[offset : offset + CHUNK])
+                    replies.append(json.loads(await socket.recv()))
+                await socket.send('{"eof" : 1}')
+                replies.append(json.loads(await socket.recv()))
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await socket.recv()
+                return replies, closed.value.rcvd.code
+
+        replies, code = asyncio.run(main())
+        assert "text" in replies[-1] and code == 1001
+        assert hangul(" ".join(r.get("text", "") for r in replies)) >= 4
+        assert running.process.wait(timeout=15) == 0
+    finally:
+        running.stop()

@@ -66,12 +66,13 @@ def test_no_module_imports_itself_in_a_circle():
 FORBIDDEN = {
     "stt.sepia": ("trio", "quart", "hypercorn", "stt.server", "stt.catalog.registry"),
     "stt.vosk_server": ("trio", "quart", "hypercorn", "stt.server", "stt.sepia", "stt.catalog"),
+    "stt.wyoming": ("trio", "quart", "hypercorn", "stt.server", "stt.sepia", "stt.catalog"),
     "stt.engines": ("trio", "stt.server", "stt.sepia", "stt.settings"),
     "stt.catalog.specs": ("stt.settings", "stt.server", "stt.sepia", "stt.engines"),
     "stt.catalog.folders": ("stt.settings", "stt.server", "stt.sepia", "stt.engines"),
     "stt.settings": ("stt.catalog.registry", "stt.server", "stt.sepia", "stt.engines"),
     # One connection carries every protocol's rules: it knows none of them.
-    "stt.server.connection": ("stt.sepia", "stt.vosk_server"),
+    "stt.server.connection": ("stt.sepia", "stt.vosk_server", "stt.wyoming"),
     "stt.actions": ("trio", "stt.server", "stt.sepia", "stt.settings", "stt.catalog"),
     "stt.errors": ("stt.",),
     "stt.pcm": ("stt.",),

@@ -873,3 +873,14 @@ def test_vosk_server_api_errors_name_the_key(tmp_path, line, key):
     text = fixed_engine_file("path1 = a\nlang1 = en\n") + f"[vosk_server]\n{line}\n"
     with pytest.raises(SettingsError, match=rf"\[vosk_server\] {key}"):
         load(tmp_path, text)
+
+
+def test_wyoming_is_off_by_default_and_on_loopback(tmp_path):
+    wyoming = load(tmp_path, fixed_engine_file("path1 = a\nlang1 = en\n")).wyoming
+    assert (wyoming.enabled, wyoming.host, wyoming.port) == (False, "127.0.0.1", 10300)
+
+
+def test_wyoming_port_errors_name_the_key(tmp_path):
+    text = fixed_engine_file("path1 = a\nlang1 = en\n") + "[wyoming]\nport = -1\n"
+    with pytest.raises(SettingsError, match=r"\[wyoming\] port"):
+        load(tmp_path, text)

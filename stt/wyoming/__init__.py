@@ -1,0 +1,1 @@
+"""Home Assistant's Wyoming protocol: its session rules, with the wyoming package's events."""
