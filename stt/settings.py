@@ -246,7 +246,7 @@ def parse_settings(
         source=source,
         tag=_get(parser, "info", "settings_tag", DEFAULT_TAG),
         server=server,
-        auth=_parse_users(parser),
+        auth=_parse_users(parser, base_dir),
         vosk_server=_parse_vosk_server(parser),
         wyoming=_parse_wyoming(parser),
         engine=engine,
@@ -460,14 +460,35 @@ def _numbered(parser: configparser.ConfigParser, section: str) -> dict[int, dict
     return dict(sorted(entries.items()))
 
 
-def _parse_users(parser: configparser.ConfigParser) -> AuthSettings:
+def _parse_users(parser: configparser.ConfigParser, base_dir: Path) -> AuthSettings:
+    """``[users]``, plus those of ``users_file`` (e.g. a Kubernetes Secret mounted as a file),
+    whose common token and users beat the main file's."""
+    auth = _users_section(parser, "[users]")
+    users_file = _get(parser, "users", "users_file", "")
+    if not users_file:
+        return auth
+    path = _resolve(base_dir, users_file)
+    included = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    try:
+        with path.open(encoding="utf-8") as f:
+            included.read_file(f)
+    except (OSError, configparser.Error) as error:
+        raise SettingsError(f"[users] users_file = {users_file}: cannot read it: {error}") from None
+    extra = _users_section(included, f"[users] of {path}")
+    return AuthSettings(
+        common_token=extra.common_token or auth.common_token,
+        user_tokens={**auth.user_tokens, **extra.user_tokens},
+    )
+
+
+def _users_section(parser: configparser.ConfigParser, where: str) -> AuthSettings:
     common = _get(parser, "users", "common_auth_token", "")
     users: dict[str, str] = {}
     for index, entry in _numbered(parser, "users").items():
         user, token = entry.get("user"), entry.get("token")
         if not user or not token:
             missing = "token" if user else "user"
-            raise SettingsError(f"[users] {missing}{index} is missing or empty")
+            raise SettingsError(f"{where} {missing}{index} is missing or empty")
         users[user] = token
     return AuthSettings(common_token=common or None, user_tokens=users)
 

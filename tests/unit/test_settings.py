@@ -884,3 +884,22 @@ def test_wyoming_port_errors_name_the_key(tmp_path):
     text = fixed_engine_file("path1 = a\nlang1 = en\n") + "[wyoming]\nport = -1\n"
     with pytest.raises(SettingsError, match=r"\[wyoming\] port"):
         load(tmp_path, text)
+
+
+def test_a_users_file_adds_users_and_beats_the_common_token(tmp_path):
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "users.conf").write_text(
+        "[users]\ncommon_auth_token = from-secret\nuser1 = bob\ntoken1 = bob-token\n"
+    )
+    text = fixed_engine_file("path1 = a\nlang1 = en\n")
+    text += "[users]\ncommon_auth_token = plain\nusers_file = secret/users.conf\n"
+    text += "user1 = alice\ntoken1 = alice-token\n"
+    auth = load(tmp_path, text).auth
+    assert auth.common_token == "from-secret"
+    assert dict(auth.user_tokens) == {"alice": "alice-token", "bob": "bob-token"}
+
+
+def test_a_users_file_that_cannot_be_read_is_an_error_naming_the_key(tmp_path):
+    text = fixed_engine_file("path1 = a\nlang1 = en\n") + "[users]\nusers_file = absent.conf\n"
+    with pytest.raises(SettingsError, match=r"\[users\] users_file = absent.conf"):
+        load(tmp_path, text)
