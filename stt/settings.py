@@ -176,6 +176,13 @@ def user_settings_file() -> Path:
     return Path(config_home) / "sepia-stt" / "server.conf"
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def find_settings_file(cli_path: str | os.PathLike[str] | None) -> Path:
     """``-s`` beats ``$SEPIA_STT_SETTINGS`` beats the user's file beats the shipped default.
 
@@ -193,9 +200,13 @@ def find_settings_file(cli_path: str | os.PathLike[str] | None) -> Path:
             Path.home() / ".sepia-stt-server.conf",
             DEFAULT_SETTINGS,
         ]
-        candidates = [p for p in candidates if p.is_file()][:1] or candidates[-1:]
+        candidates = [p for p in candidates if _is_file(p)][:1] or candidates[-1:]
     path = candidates[0]
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as error:  # e.g. a folder this user may not read
+        raise SettingsError(f"settings file {path}: {error.strerror}") from None
+    if not found:
         raise SettingsError(f"settings file not found: {path}")
     return path
 

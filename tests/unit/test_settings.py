@@ -903,3 +903,12 @@ def test_a_users_file_that_cannot_be_read_is_an_error_naming_the_key(tmp_path):
     text = fixed_engine_file("path1 = a\nlang1 = en\n") + "[users]\nusers_file = absent.conf\n"
     with pytest.raises(SettingsError, match=r"\[users\] users_file = absent.conf"):
         load(tmp_path, text)
+
+
+def test_a_settings_file_the_user_may_not_read_is_a_clear_error(tmp_path, monkeypatch):
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "is_file", refuse)
+    with pytest.raises(SettingsError, match="Permission denied"):
+        find_settings_file(tmp_path / "server.conf")
