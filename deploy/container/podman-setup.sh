@@ -141,11 +141,11 @@ if [ ${#foreign[@]} -eq 0 ]; then
 fi
 
 # Several architectures. With a registry, podman build --platform pulls each by itself.
-if ! podman manifest exists "$BASE" && try_pull --platform "linux/$(oci_arch "${foreign[0]}")" "$BASE"; then
+if ! podman manifest exists "$BASE" 2>/dev/null && try_pull --platform "linux/$(oci_arch "${foreign[0]}")" "$BASE"; then
   say "pulled $BASE; builds pull their platform's image"
   exit 0
 fi
-if podman image exists "$BASE" && ! podman manifest exists "$BASE"; then
+if podman image exists "$BASE" && ! podman manifest exists "$BASE" 2>/dev/null; then
   # A single-architecture base (the native stand-in): keep it as NAME-NATIVE, free the name.
   podman tag "$BASE" "$BASE-$NATIVE"
   podman untag "$BASE" "$BASE"
@@ -153,7 +153,7 @@ fi
 for arch in "$NATIVE" "${foreign[@]}"; do
   podman image exists "$BASE-$arch" || bootstrap "$arch" "$BASE-$arch"
 done
-podman manifest exists "$BASE" || podman manifest create "$BASE" >/dev/null
+podman manifest exists "$BASE" 2>/dev/null || podman manifest create "$BASE" >/dev/null
 listed="$(podman manifest inspect "$BASE")"
 for arch in "$NATIVE" "${foreign[@]}"; do
   digest="$(podman image inspect --format '{{.Digest}}' "$BASE-$arch")"

@@ -30,8 +30,8 @@ from tests.support.wer import GO_FORWARD, LIBRIVOX, librivox_transcripts, read_w
 DEFAULT_STOP_TIMEOUT_S = 10
 #: The clip streamed at realtime pace while the container is stopped (7.1 s).
 DRAIN_CLIP = "sense_and_sensibility_01_austen_64kb-0870"
-#: Seconds of it sent before ``podman stop``: the rest (3.1 s) and the final fit the drain.
-STOP_AFTER_S = 4.0
+#: Seconds of it sent before ``podman stop``: the rest (2.1 s) and the final fit the 6 s drain.
+STOP_AFTER_S = 5.0
 BYTES_PER_SECOND = 32000
 WHISPER = "whisper-tiny-en"
 VOSK_KO = "vosk-ko"
