@@ -136,12 +136,18 @@ async def test_a_draining_replica_finishes_its_streams_while_the_other_takes_new
         for _ in range(4):
             nursery.start_soon(stream, fleet.url, long_speech, finals)
             await trio.sleep(0.1)
-        await trio.sleep(1.5)
+        with trio.fail_after(20):  # every stream welcomed before the drain starts
+            while sum(active(r) for r in fleet.replicas) < 4:
+                await trio.sleep(0.1)
         assert active(draining) >= 1, "leastconn gave the replica none of the streams"
         subprocess.run(
             ["podman", "kill", "--signal", "TERM", draining.container], check=True, timeout=30
         )
-        # What Kubernetes' preStop pause does: the balancer sees /ready fail before new sessions.
+        # What Kubernetes' preStop pause is for: the balancer has seen /ready fail (it checks
+        # every 0.5 s) before new sessions come.
+        with trio.fail_after(20):
+            while httpx.get(draining.url + "/ready").status_code != 503:
+                await trio.sleep(0.1)
         await trio.sleep(1.5)
         before = completed(other)
         for _ in range(2):
