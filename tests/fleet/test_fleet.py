@@ -107,23 +107,25 @@ async def test_a_full_replica_leaves_the_rotation_and_new_sessions_go_to_the_oth
                 ready.set()
                 await held.wait()
 
-        for _ in range(MAX_SESSIONS):
-            ready = trio.Event()
-            nursery.start_soon(hold, ready)
-            await ready.wait()
-        assert httpx.get(full.url + "/ready").status_code == 503
-        await trio.sleep(1.5)  # HAProxy checks /ready every 0.5 s
-        before = completed(other)
-        full_before = completed(full)
-        finals: list[str] = []
-        async with trio.open_nursery() as clients:
-            for _ in range(3):
-                clients.start_soon(stream, fleet.url, speech, finals)
-        assert len(finals) == 3 and all(hangul(f) >= 4 for f in finals), "no ServerBusy"
-        before_full = [full_before, before]
-        served = await served_since(fleet, before_full, 3)
-        assert served == [0, 3], served
-        held.set()
+        try:
+            for _ in range(MAX_SESSIONS):
+                ready = trio.Event()
+                nursery.start_soon(hold, ready)
+                await ready.wait()
+            assert httpx.get(full.url + "/ready").status_code == 503
+            await trio.sleep(1.5)  # HAProxy checks /ready every 0.5 s
+            before = completed(other)
+            full_before = completed(full)
+            finals: list[str] = []
+            async with trio.open_nursery() as clients:
+                for _ in range(3):
+                    clients.start_soon(stream, fleet.url, speech, finals)
+            assert len(finals) == 3 and all(hangul(f) >= 4 for f in finals), "no ServerBusy"
+            before_full = [full_before, before]
+            served = await served_since(fleet, before_full, 3)
+            assert served == [0, 3], served
+        finally:
+            held.set()
 
 
 async def test_a_draining_replica_finishes_its_streams_while_the_other_takes_new_ones(
@@ -131,13 +133,16 @@ async def test_a_draining_replica_finishes_its_streams_while_the_other_takes_new
 ):
     long_speech = speech + speak(KOREAN_SENTENCES[1]) + silence(0.5)
     draining, other = fleet.replicas
+    with trio.fail_after(20):  # the sessions of earlier tests are gone
+        while sum(active(r) for r in fleet.replicas):
+            await trio.sleep(0.1)
     finals: list[str] = []
     async with trio.open_nursery() as nursery:
         for _ in range(4):
             nursery.start_soon(stream, fleet.url, long_speech, finals)
             await trio.sleep(0.1)
         with trio.fail_after(20):  # every stream welcomed before the drain starts
-            while sum(active(r) for r in fleet.replicas) < 4:
+            while sum(active(r) for r in fleet.replicas) != 4:
                 await trio.sleep(0.1)
         assert active(draining) >= 1, "leastconn gave the replica none of the streams"
         subprocess.run(
