@@ -72,7 +72,7 @@ Batch = tuple[Send | Close, ...]
 
 
 class ClientGone(Exception):
-    """``MessageSocket.receive`` raises it when the client has closed its side.
+    """``MessageSocket.receive`` or ``send`` raises it when the client has gone.
 
     (Quart-Trio cancels a WebSocket's handler instead; a TCP protocol says it this way.)
     """
@@ -287,6 +287,13 @@ class Connection:
         await self._recognition.release()
 
     async def _send_loop(self) -> None:
+        try:
+            await self._send_batches()
+        except ClientGone:
+            self._closed = True  # nothing can be said to a client that is gone
+            self._cancel_scope.cancel()
+
+    async def _send_batches(self) -> None:
         async for batch in self._outbox_out:
             for outgoing in batch:
                 with trio.move_on_after(self._send_timeout_s) as sending:

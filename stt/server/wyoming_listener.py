@@ -113,7 +113,10 @@ class WyomingSocket:
         await self.send_event(Event(type=message["type"], data=message.get("data") or {}))
 
     async def send_event(self, event: Event) -> None:
-        await async_write_event(event, self._writer)  # type: ignore[arg-type]
+        try:
+            await async_write_event(event, self._writer)  # type: ignore[arg-type]
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ClientGone from None
 
     async def close(self, code: int, reason: str = "") -> None:
         await self._stream.aclose()
@@ -154,14 +157,27 @@ def wyoming_handler(
     info = describe(service)
 
     async def handle(stream: trio.SocketStream) -> None:
-        address = str(stream.socket.getpeername()[0])
+        # A handler that raises would stop trio.serve_tcp, and with it the listener: one
+        # connection's trouble (a peer gone before it is served, a reset) ends that one only.
+        try:
+            await serve_connection(stream)
+        except Exception:
+            log.exception("wyoming connection failed")
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def serve_connection(stream: trio.SocketStream) -> None:
+        try:
+            address = str(stream.socket.getpeername()[0])
+        except OSError:  # gone before it could be served
+            return
         socket = WyomingSocket(stream, server.max_frame_bytes)
         try:
             place = service.open_connection(address, trio.current_time())
         except Refused as refusal:
             with trio.move_on_after(1):
                 await socket.send_event(Error(text=refusal.message, code="ServerBusy").event())
-            await stream.aclose()
             return
         rules = WyomingSession(
             info=info,
@@ -170,10 +186,6 @@ def wyoming_handler(
             max_session_s=server.max_session_s,
             max_frame_bytes=server.max_frame_bytes,
         )
-        try:
-            await Connection(socket, service, new_session_id(), place, rules).run()
-        finally:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+        await Connection(socket, service, new_session_id(), place, rules).run()
 
     return handle
