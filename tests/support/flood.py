@@ -271,7 +271,12 @@ async def flood(port: int, seconds: float) -> dict:
     with trio.move_on_at(until + 1):
         async with trio.open_nursery() as nursery:
             await _start_flood(nursery, port, until, tally, slow_closed)
-    return {"tally": tally.counts, "slow_closed_after_s": slow_closed}
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "tally": tally.counts,
+        "slow_closed_after_s": slow_closed,
+        "cpu_s": round(used.ru_utime + used.ru_stime, 1),
+    }
 
 
 async def _start_flood(
