@@ -41,15 +41,11 @@ from stt.errors import (
     TooManyErrors,
     Unauthorized,
 )
+from stt.limits import SessionLimits
 from stt.pcm import DEFAULT_SAMPLE_RATE
 from stt.sepia import protocol
 from stt.sepia.protocol import UNSTAMPED, ClientMessage
 from stt.sepia.transcripts import TranscriptAssembler
-
-#: Refused messages a session may send before it is closed (each one costs a reply).
-MAX_ERRORS = 50
-#: The same before the welcome: an anonymous client gets few replies for free.
-MAX_ERRORS_BEFORE_WELCOME = 5
 
 
 class Phase(enum.Enum):
@@ -76,18 +72,19 @@ class SessionProtocol:
     ) -> None:
         #: Server message ids, shared by all sessions of a server; taken when a message is sent.
         self._ids = ids or protocol.MessageIds()
-        self._timeout_s = timeout_s
-        self._welcome_deadline = now + welcome_timeout_s
-        self._end_deadline = now + max_session_s
+        self._limits = SessionLimits(
+            now,
+            timeout_s=timeout_s,
+            start_timeout_s=welcome_timeout_s,
+            max_session_s=max_session_s,
+        )
         self._max_frame_bytes = max_frame_bytes
-        self._last_activity = now
         self._framer = PcmFramer()
         self._assembler: TranscriptAssembler | None = None
         self._words = False
         self._speaker = False
         self._draining = False
         self._final_sent = False
-        self._errors = 0
         self._sample_rate = float(DEFAULT_SAMPLE_RATE)
         self.phase = Phase.AWAITING_WELCOME
 
@@ -109,7 +106,7 @@ class SessionProtocol:
             actions = self._handle(message)
         except SttError as error:
             return self.fail(error)
-        self._last_activity = now
+        self._limits.touch(now)
         return actions
 
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
@@ -126,7 +123,7 @@ class SessionProtocol:
                     f"{self._max_frame_bytes} bytes."
                 )
             )
-        self._last_activity = now
+        self._limits.touch(now)
         header_seen = self._framer.wav_format is not None
         pcm = self._framer.feed(data)
         actions: list[Action] = [Decode(pcm)] if pcm else []
@@ -224,22 +221,14 @@ class SessionProtocol:
         """The end of a session that ran out of time: idle, no welcome, or too long."""
         if self.phase is Phase.CLOSED:
             return []
-        if now - self._last_activity > self._timeout_s:
-            return self.fail(TimeoutMessage("Client was inactive for too long."))
-        if self.phase is Phase.AWAITING_WELCOME and now > self._welcome_deadline:
-            return self.fail(TimeoutMessage("No 'welcome' message in time after connecting."))
-        if now > self._end_deadline:
-            return self.fail(TimeoutMessage("Session reached its maximum duration."))
-        return []
+        error = self._limits.expired(now, started=self.phase is not Phase.AWAITING_WELCOME)
+        return self.fail(error) if error else []
 
     def fail(self, error: SttError) -> list[Action]:
         """The error message, and a close if the error ends the session."""
         if self.phase is Phase.CLOSED:
             return []
-        self._errors += 1
-        limit = MAX_ERRORS_BEFORE_WELCOME if self.phase is Phase.AWAITING_WELCOME else MAX_ERRORS
-        if self._errors > limit and not error.closes_session:
-            error = TooManyErrors(f"{limit} refused messages: closing. Last: {error.message}")
+        error = self._limits.refused(error, started=self.phase is not Phase.AWAITING_WELCOME)
         actions: list[Action] = [Send(protocol.error_message(UNSTAMPED, error), error=error.name)]
         if error.closes_session:
             self.phase = Phase.CLOSED

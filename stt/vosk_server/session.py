@@ -49,10 +49,9 @@ from stt.errors import (
     TooManyErrors,
     Unauthorized,
 )
+from stt.limits import SessionLimits
 from stt.pcm import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
-#: Refused messages a session may send before it is closed (each one costs a reply).
-MAX_ERRORS = 50
 #: ``EndOfAudio`` ids: the end of the stream, or a reset that goes on.
 EOF_ID = 1
 RESET_ID = 2
@@ -107,13 +106,10 @@ class VoskSession:
         """``credentials`` (client id, token) from the upgrade request; None: no authentication."""
         self._config = config
         self._credentials = credentials
-        self._timeout_s = timeout_s
-        self._end_deadline = now + max_session_s
+        self._limits = SessionLimits(now, timeout_s=timeout_s, max_session_s=max_session_s)
         self._max_frame_bytes = max_frame_bytes
-        self._last_activity = now
         self._framer = PcmFramer()
         self._partial = ""
-        self._errors = 0
         self._draining = False
         self.phase = Phase.CONFIGURING
 
@@ -129,7 +125,7 @@ class VoskSession:
     def receive_text(self, text: str, now: float) -> list[Action]:
         if self.phase in (Phase.CLOSED, Phase.ENDED):
             return []
-        self._last_activity = now
+        self._limits.touch(now)
         message: dict[str, Any] = {}
         try:
             message = _parse(text)
@@ -163,7 +159,7 @@ class VoskSession:
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
         if self.phase in (Phase.CLOSED, Phase.ENDED):
             return []
-        self._last_activity = now
+        self._limits.touch(now)
         if self._max_frame_bytes is not None and len(data) > self._max_frame_bytes:
             return self.fail(
                 MessageTooLarge(
@@ -238,19 +234,15 @@ class VoskSession:
     def expire(self, now: float) -> list[Action]:
         if self.phase is Phase.CLOSED:
             return []
-        if now - self._last_activity > self._timeout_s:
-            return self.fail(TimeoutMessage("Client was inactive for too long."))
-        if now > self._end_deadline:
-            return self.fail(TimeoutMessage("Session reached its maximum duration."))
-        return []
+        # No deadline for the first audio: telephony clients connect before a call's audio.
+        error = self._limits.expired(now, started=True)
+        return self.fail(error) if error else []
 
     def fail(self, error: SttError) -> list[Action]:
         """``{"error": ...}``, and a close if the error ends the session."""
         if self.phase is Phase.CLOSED:
             return []
-        self._errors += 1
-        if self._errors > MAX_ERRORS and not error.closes_session:
-            error = TooManyErrors(f"{MAX_ERRORS} refused messages: closing. Last: {error.message}")
+        error = self._limits.refused(error)
         actions: list[Action] = [Send({"error": error.message}, error=error.name)]
         if error.closes_session:
             self.phase = Phase.CLOSED

@@ -46,13 +46,9 @@ from stt.errors import (
     ProcessError,
     ServerBusy,
     SttError,
-    TimeoutMessage,
-    TooManyErrors,
 )
+from stt.limits import SessionLimits
 from stt.pcm import BYTES_PER_SAMPLE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-
-#: Refused events a connection may send before it is closed (each one costs a reply).
-MAX_ERRORS = 50
 
 
 class Phase(enum.Enum):
@@ -83,17 +79,14 @@ class WyomingSession:
     ) -> None:
         """``info`` answers ``describe``: the server's ASR programs and models."""
         self._info = info
-        self._timeout_s = timeout_s
-        self._end_deadline = now + max_session_s
+        self._limits = SessionLimits(now, timeout_s=timeout_s, max_session_s=max_session_s)
         self._max_frame_bytes = max_frame_bytes
-        self._last_activity = now
         self._framer = PcmFramer()
         self._transcribe = Transcribe()
         #: The options of the recognizer opened for the first utterance.
         self._options: SessionOptions | None = None
         #: Utterances ended within this one's audio, already sent as chunks.
         self._heard: list[str] = []
-        self._errors = 0
         self._draining = False
         self.phase = Phase.READY
 
@@ -109,7 +102,7 @@ class WyomingSession:
     def receive_text(self, text: str, now: float) -> list[Action]:
         if self.phase is Phase.CLOSED:
             return []
-        self._last_activity = now
+        self._limits.touch(now)
         try:
             event = _parse(text)
             if Describe.is_type(event.type):
@@ -162,7 +155,7 @@ class WyomingSession:
         """An ``audio-chunk``'s payload."""
         if self.phase is Phase.CLOSED:
             return []
-        self._last_activity = now
+        self._limits.touch(now)
         if self.phase is not Phase.STREAMING:
             return self.fail(ProcessError("'audio-chunk' outside 'audio-start'/'audio-stop'."))
         if self._max_frame_bytes is not None and len(data) > self._max_frame_bytes:
@@ -227,19 +220,15 @@ class WyomingSession:
     def expire(self, now: float) -> list[Action]:
         if self.phase is Phase.CLOSED:
             return []
-        if now - self._last_activity > self._timeout_s:
-            return self.fail(TimeoutMessage("Client was inactive for too long."))
-        if now > self._end_deadline:
-            return self.fail(TimeoutMessage("Connection reached its maximum duration."))
-        return []
+        # No deadline for the first audio: telephony clients connect before a call's audio.
+        error = self._limits.expired(now, started=True)
+        return self.fail(error) if error else []
 
     def fail(self, error: SttError) -> list[Action]:
         """Wyoming's ``error`` event (its code: the error's name), and a close if it ends."""
         if self.phase is Phase.CLOSED:
             return []
-        self._errors += 1
-        if self._errors > MAX_ERRORS and not error.closes_session:
-            error = TooManyErrors(f"{MAX_ERRORS} refused events: closing. Last: {error.message}")
+        error = self._limits.refused(error)
         actions: list[Action] = [
             Send(
                 event_message(Error(text=error.message, code=error.name).event()), error=error.name
