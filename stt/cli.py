@@ -12,6 +12,7 @@ from pathlib import Path
 from stt import __version__
 from stt.catalog.download import DownloadError, download, install_whisper_base
 from stt.catalog.registry import InstalledModel, list_models, with_discovered
+from stt.commands.stream import main as stream_main
 from stt.engines import available_engines
 from stt.server.auth import hash_token, new_token
 from stt.server.serve import run
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         "else ~/.sepia-stt-server.conf, else the default shipped in the package. "
         f"Your own copy to edit: sepia-stt {CONFIG_COMMAND} init. "
         f"Models: sepia-stt {MODELS_COMMAND} {{list,download,install}} (see --help there). "
-        f"Tokens: sepia-stt {TOKEN_COMMAND}.",
+        f"Tokens: sepia-stt {TOKEN_COMMAND}. "
+        "Stream a file or the microphone to a server: sepia-stt stream (see --help there).",
     )
     parser.add_argument("-s", "--settings", help="settings file (INI)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
@@ -142,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return token_main(argv[1:])
     if argv[:1] == [CONFIG_COMMAND]:
         return config_main(argv[1:])
+    if argv[:1] == ["stream"]:
+        return stream_main(argv[1:])
     args = build_parser().parse_args(argv)
     overrides = Overrides(
         host=args.host,

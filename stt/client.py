@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +63,11 @@ class SttClient:
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, url: str) -> AsyncIterator[SttClient]:
+    async def connect(cls, url: str, *, connect_timeout: float = 60) -> AsyncIterator[SttClient]:
         """``url`` may be ``http(s)://host:port[/base]``; ``/socket`` is added to it."""
-        async with open_websocket_url(socket_url(url), max_message_size=16 * 2**20) as websocket:
+        async with open_websocket_url(
+            socket_url(url), max_message_size=16 * 2**20, connect_timeout=connect_timeout
+        ) as websocket:
             yield cls(websocket)
 
     async def send_json(self, message: Mapping[str, Any]) -> None:
@@ -87,6 +89,17 @@ class SttClient:
         token: str = "test1234",
     ) -> dict[str, Any]:
         """Send the welcome and return the ack's active options; raises :class:`ServerError`."""
+        ack = await self.welcome_ack(options, client_id=client_id, token=token)
+        return ack["info"]["options"]
+
+    async def welcome_ack(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        client_id: str = "any",
+        token: str = "test1234",
+    ) -> dict[str, Any]:
+        """Send the welcome and return the whole ack (for clients that show every message)."""
         await self.send_json(
             {
                 "type": "welcome",
@@ -99,7 +112,7 @@ class SttClient:
         message = await self.receive()
         if message["type"] == "error":
             raise ServerError(message)
-        return message["info"]["options"]
+        return message
 
     async def send_audio(
         self, pcm: bytes, *, frame_bytes: int = BROWSER_FRAME_BYTES, pace: float | None = None
@@ -107,10 +120,14 @@ class SttClient:
         """Send PCM in frames; ``pace`` 1.0 is realtime at 16 kHz, None is as fast as possible."""
         start = trio.current_time()
         for offset in range(0, len(pcm), frame_bytes):
-            await self.websocket.send_message(pcm[offset : offset + frame_bytes])
+            await self.send_frame(pcm[offset : offset + frame_bytes])
             if pace:
                 sent_seconds = (offset + frame_bytes) / (BYTES_PER_SAMPLE * DEFAULT_SAMPLE_RATE)
                 await trio.sleep_until(start + sent_seconds / pace)
+
+    async def send_frame(self, pcm: bytes) -> None:
+        """One binary frame of s16le audio, as a source hands it out (a microphone, a file)."""
+        await self.websocket.send_message(pcm)
 
     async def end_audio(self, byte_length: int = 0) -> int:
         msg_id = next(self._msg_ids)
@@ -132,24 +149,28 @@ class SttClient:
     ) -> Transcription:
         """Stream ``pcm`` (after :meth:`welcome`), end it and collect up to the last final."""
         transcription = Transcription()
-
-        async def collect() -> None:
-            seen_response = False
-            while True:
-                message = await self.receive()
-                transcription.messages.append(message)
-                if message["type"] == "error":
-                    raise ServerError(message)
-                if message["type"] == "response":
-                    seen_response = True
-                elif seen_response and message["type"] == "result" and message["isFinal"]:
-                    return
-
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(collect)
+            nursery.start_soon(self.collect, transcription.messages.append)
             await self.send_audio(pcm, frame_bytes=frame_bytes, pace=pace)
             await self.end_audio(len(pcm))
         return transcription
+
+    async def collect(self, on_message: Callable[[dict[str, Any]], object]) -> None:
+        """Hand every message to ``on_message`` up to the final that answers ``audioend``.
+
+        An ``error`` is handed over too, then raised as :class:`ServerError`: whatever
+        shows the messages shows the error the way it came.
+        """
+        seen_response = False
+        while True:
+            message = await self.receive()
+            on_message(message)
+            if message["type"] == "error":
+                raise ServerError(message)
+            if message["type"] == "response":
+                seen_response = True
+            elif seen_response and message["type"] == "result" and message["isFinal"]:
+                return
 
 
 def socket_url(url: str) -> str:

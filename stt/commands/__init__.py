@@ -1,0 +1,1 @@
+"""Subcommands of sepia-stt that are not the server itself."""
