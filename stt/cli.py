@@ -1,4 +1,5 @@
-"""``sepia-stt`` / ``python -m stt``: start the server; ``models``, ``token``, ``config``."""
+"""``sepia-stt`` / ``python -m stt``: the server, and its commands (models, token, config,
+stream, transcribe)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from stt import __version__
 from stt.catalog.download import DownloadError, download, install_whisper_base
 from stt.catalog.registry import InstalledModel, list_models, with_discovered
 from stt.commands.stream import main as stream_main
+from stt.commands.transcribe import main as transcribe_main
 from stt.engines import available_engines
 from stt.server.auth import hash_token, new_token
 from stt.server.serve import run
@@ -43,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"Your own copy to edit: sepia-stt {CONFIG_COMMAND} init. "
         f"Models: sepia-stt {MODELS_COMMAND} {{list,download,install}} (see --help there). "
         f"Tokens: sepia-stt {TOKEN_COMMAND}. "
-        "Stream a file or the microphone to a server: sepia-stt stream (see --help there).",
+        "Stream a file or the microphone to a server: sepia-stt stream (see --help there). "
+        "Files to text or subtitles without a server: sepia-stt transcribe.",
     )
     parser.add_argument("-s", "--settings", help="settings file (INI)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
@@ -146,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return config_main(argv[1:])
     if argv[:1] == ["stream"]:
         return stream_main(argv[1:])
+    if argv[:1] == ["transcribe"]:
+        return transcribe_main(argv[1:])
     args = build_parser().parse_args(argv)
     overrides = Overrides(
         host=args.host,

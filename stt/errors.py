@@ -129,3 +129,46 @@ class TooManyErrors(SttError):
     code = 429
     name = "TooManyErrors"
     closes_session = True
+
+
+# -- files (the HTTP transcription endpoints and ``sepia-stt transcribe``) ---------------------
+
+
+class InvalidRequest(SttError):
+    """A transcription request with a missing or invalid field; the message names it."""
+
+    code = 400
+    name = "InvalidRequest"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        #: The request field at fault, where there is one.
+        self.field = field
+
+
+class InvalidAudio(SttError):
+    """An audio file that opens but cannot be decoded (truncated, corrupt, empty)."""
+
+    code = 400
+    name = "InvalidAudio"
+
+
+class UnsupportedMedia(SttError):
+    """A file that is not audio in a container and codec the decoder knows."""
+
+    code = 415
+    name = "UnsupportedMedia"
+
+
+class FileTooLarge(SttError):
+    """An upload above the size limit, or audio above the duration limit."""
+
+    code = 413
+    name = "FileTooLarge"
+
+
+class TooManyJobs(SttError):
+    """Every place for file transcriptions is taken: try again in a moment."""
+
+    code = 429
+    name = "TooManyJobs"

@@ -128,6 +128,20 @@ class WyomingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FileSettings:
+    """``[files]``: recordings sent whole, to ``/v1/audio/transcriptions`` (OpenAI's API)."""
+
+    enabled: bool = True
+    #: Largest upload accepted, in MB (10**6 bytes): beyond it the answer is 413.
+    max_upload_mb: float = 200.0
+    #: Longest audio accepted, in seconds (413 beyond it).
+    max_audio_s: float = 4 * 3600.0
+    #: Files transcribed at once; more get 429.  Each shares the engine slots with live
+    #: streams a chunk at a time, so live streams wait at most one chunk's decode for it.
+    max_jobs: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path | None
     tag: str = DEFAULT_TAG
@@ -135,6 +149,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     vosk_server: VoskServerSettings = VoskServerSettings()
     wyoming: WyomingSettings = WyomingSettings()
+    files: FileSettings = FileSettings()
     #: ``asr_engine``: one engine name, or ``dynamic`` for "per model".
     engine: str = "dynamic"
     recordings_path: Path = Path("recordings")
@@ -260,6 +275,7 @@ def parse_settings(
         auth=_parse_users(parser, base_dir),
         vosk_server=_parse_vosk_server(parser),
         wyoming=_parse_wyoming(parser),
+        files=_parse_files(parser),
         engine=engine,
         recordings_path=_resolve(base_dir, _get(parser, "app", "recordings_path", "recordings")),
         models=(
@@ -410,6 +426,19 @@ def _parse_wyoming(parser: configparser.ConfigParser) -> WyomingSettings:
         enabled=_flag(parser, "wyoming", "enabled", defaults.enabled),
         host=_get(parser, "wyoming", "host", defaults.host),
         port=_listener_port(parser, "wyoming", defaults.port),
+    )
+
+
+def _parse_files(parser: configparser.ConfigParser) -> FileSettings:
+    defaults = FileSettings()
+    max_jobs = _positive(parser, "files", "max_jobs", defaults.max_jobs)
+    if not max_jobs.is_integer():
+        raise SettingsError(f"[files] max_jobs = {max_jobs:g} is not a whole number")
+    return FileSettings(
+        enabled=_flag(parser, "files", "enabled", defaults.enabled),
+        max_upload_mb=_positive(parser, "files", "max_upload_mb", defaults.max_upload_mb),
+        max_audio_s=_positive(parser, "files", "max_audio_s", defaults.max_audio_s),
+        max_jobs=int(max_jobs),
     )
 
 

@@ -165,7 +165,9 @@ class WhisperRecognizer(Recognizer):
     ) -> None:
         self._model = model
         self._language = language
-        self._phrases = PROMPT_SEPARATOR.join(options.phrases)
+        # A prompt (OpenAI's ``prompt`` field) leads, as in Whisper's own API; phrases follow.
+        prompt = str(options.extra.get("prompt") or "").strip()
+        self._phrases = PROMPT_SEPARATOR.join(filter(None, (prompt, *options.phrases)))
         self._return_words = options.words
         self._end_silence = round(end_silence_s * SAMPLE_RATE)
         self._partial_interval_s = partial_interval_s

@@ -17,6 +17,7 @@ from stt import PROTOCOL_VERSION
 from stt.sepia.session import SessionProtocol
 from stt.server.connection import Connection
 from stt.server.middleware import AdmitWebSockets, WholeHttpExchanges, place_of
+from stt.server.openai_app import OpenAiApi
 from stt.server.service import SpeechService
 from stt.server.vosk_app import vosk_socket
 
@@ -48,7 +49,7 @@ def sepia_rules(service: SpeechService) -> SessionProtocol:
 
 def create_asgi_app(service: SpeechService) -> ASGIFramework:
     """What Hypercorn serves: the app behind the admission door and whole HTTP exchanges."""
-    return WholeHttpExchanges(AdmitWebSockets(create_app(service), service))
+    return WholeHttpExchanges(OpenAiApi(AdmitWebSockets(create_app(service), service), service))
 
 
 def create_app(service: SpeechService) -> QuartTrio:

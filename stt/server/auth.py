@@ -8,15 +8,21 @@ and failed attempts are throttled per client address.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stt.server.admission import Identity
 from stt.settings import AuthSettings
+
+#: (client id, token) as a request brings them; either may be missing.
+Credentials = tuple[str | None, str | None]
 
 HASH_SCHEME = "pbkdf2_sha256"
 HASH_ITERATIONS = 200_000
@@ -71,6 +77,11 @@ class Authenticator:
         """Who the token proves the client to be: its own token, or the common one; else None."""
         if not token:
             return None
+        if client_id is None and ":" in token:
+            # A bearer token "NAME:TOKEN" (OpenAI's SDKs have only an API key) names its user.
+            name, _, rest = token.partition(":")
+            if name in self._users:
+                client_id, token = name, rest
         key = hashlib.sha256(f"{client_id}\0{token}".encode()).digest()
         with self._verified_lock:
             if key in self._verified:
@@ -136,3 +147,22 @@ class AuthThrottle:
         else:
             self._failures.pop(address, None)
         return failures
+
+
+def request_credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> Credentials:
+    """(client id, token) from an HTTP request or WebSocket upgrade (header names in lower
+    case): ``?token=T&user=NAME``, ``Authorization: Bearer T`` (``NAME:T`` for a user's own
+    token) or ``Basic base64(NAME:T)``; (None, None) when it brings none."""
+    token = query.get("token", "")
+    if token:
+        return query.get("user", "") or None, token
+    scheme, _, value = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return None, value.strip()
+    if scheme.lower() == "basic":
+        try:
+            user, _, token = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, None
+        return user or None, token or None
+    return None, None

@@ -375,7 +375,7 @@ class Connection:
             identity = ANONYMOUS
         else:
             identity = await service.authenticate(
-                request.client_id, request.access_token, self._place
+                request.client_id, request.access_token, self._place.address
             )
         plan = service.plan_session(request.options)
         service.admit(self._place, identity)

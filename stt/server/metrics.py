@@ -60,6 +60,29 @@ class ServerMetrics:
             "sepia_stt_auth_failures", "Failed authentications.", registry=self.registry
         )
 
+        self.file_jobs = Gauge(
+            "sepia_stt_file_jobs_running",
+            "File transcriptions running (what [files] max_jobs counts).",
+            registry=self.registry,
+        )
+        self.file_jobs_finished = Counter(
+            "sepia_stt_file_jobs_finished",
+            "Finished file transcriptions by how they ended.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.file_audio_done = Gauge(
+            "sepia_stt_file_audio_done_seconds",
+            "Seconds of audio decoded so far by the running file transcriptions.",
+            registry=self.registry,
+        )
+        self.file_audio_total = Gauge(
+            "sepia_stt_file_audio_total_seconds",
+            "Seconds of audio in the running file transcriptions (as their files state it): "
+            "progress is done / total.",
+            registry=self.registry,
+        )
+
     def exposition(self) -> bytes:
         """The text format ``GET /metrics`` serves."""
         return generate_latest(self.registry)

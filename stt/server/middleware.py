@@ -25,13 +25,16 @@ from hypercorn.typing import (
     ASGIReceiveEvent,
     ASGISendCallable,
     ASGISendEvent,
+    HTTPScope,
     Scope,
     WebsocketResponseStartEvent,
+    WebsocketScope,
 )
 
 from stt.server.addresses import client_address
 from stt.server.admission import Place, Refused
 from stt.server.service import SpeechService
+from stt.settings import IpNetwork
 
 #: Where the admitted connection's place is handed to the app, in the ASGI scope.
 PLACE_KEY = "sepia_stt.place"
@@ -57,16 +60,7 @@ class AdmitWebSockets:
         if scope["type"] != "websocket":
             await self._app(scope, receive, send)
             return
-        peer = scope.get("client")
-        address = client_address(
-            peer[0] if peer else None,
-            [
-                value.decode("latin-1")
-                for name, value in scope["headers"]
-                if name == b"x-forwarded-for"
-            ],
-            self._trusted,
-        )
+        address = address_of(scope, self._trusted)
         try:
             place = self._service.open_connection(address, trio.current_time())
         except Refused as refusal:
@@ -76,6 +70,15 @@ class AdmitWebSockets:
             await self._app(cast(Scope, {**scope, PLACE_KEY: place}), receive, send)
         finally:
             self._service.release(place)  # already done, unless the session never started
+
+
+def address_of(scope: HTTPScope | WebsocketScope, trusted: tuple[IpNetwork, ...]) -> str:
+    """The client's address: the peer, or whom a trusted proxy names (``X-Forwarded-For``)."""
+    peer = scope.get("client")
+    forwarded = [
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+    ]
+    return client_address(peer[0] if peer else None, forwarded, trusted)
 
 
 def place_of(scope: Scope) -> Place:

@@ -15,8 +15,15 @@ from stt.actions import SessionOptions
 from stt.catalog.specs import ModelCatalog, ModelSpec
 from stt.engines import engine_class
 from stt.engines.base import Engine, EngineConfig, LoadedModel, RecognitionOptions
-from stt.errors import SHUTTING_DOWN, AuthenticationFailed, EngineNotFound
+from stt.errors import (
+    SHUTTING_DOWN,
+    AuthenticationFailed,
+    EngineNotFound,
+    ServerBusy,
+    TooManyJobs,
+)
 from stt.sepia.protocol import MessageIds
+from stt.server.addresses import limit_key
 from stt.server.admission import Admission, Identity, Place, Refused
 from stt.server.auth import Authenticator, AuthThrottle
 from stt.server.memory import trim_heap
@@ -64,6 +71,9 @@ class SpeechService:
         self.admission = Admission(settings.server)
         self.metrics.active_sessions.set_function(lambda: self.admission.sessions)
         self.metrics.pending_connections.set_function(lambda: self.admission.pending)
+        #: File transcriptions running (``[files] max_jobs``).
+        self.file_jobs = 0
+        self.metrics.file_jobs.set_function(lambda: self.file_jobs)
         #: Set on SIGTERM/SIGINT: no new sessions, running ones finish their stream.
         self.drain_started = trio.Event()
         self._all_closed = trio.Event()
@@ -88,7 +98,7 @@ class SpeechService:
             raise
 
     async def authenticate(
-        self, client_id: str | None, access_token: str | None, place: Place
+        self, client_id: str | None, access_token: str | None, address: str
     ) -> Identity:
         """Who the credentials prove; ``AuthenticationFailed`` after a throttled delay.
 
@@ -96,7 +106,7 @@ class SpeechService:
         time, so a burst of welcomes cannot starve decoding.
         """
         # Failures count per client: an IPv6 client's whole /64 is one.
-        client = place.address_key
+        client = limit_key(address)
         if self.throttle.is_refused(client, time.monotonic()):
             self.metrics.auth_failures.inc()
             raise AuthenticationFailed(
@@ -113,7 +123,7 @@ class SpeechService:
         self.metrics.auth_failures.inc()
         delay = self.throttle.delay_after_failure(client, time.monotonic())
         # Never log the token itself.
-        log.warning("authentication failed for client id %r from %s", client_id, place.address)
+        log.warning("authentication failed for client id %r from %s", client_id, address)
         await trio.sleep(delay)
         raise AuthenticationFailed("Authentication failed: wrong client id or token.")
 
@@ -137,8 +147,29 @@ class SpeechService:
         self._check_drained()
 
     def _check_drained(self) -> None:
-        if self.drain_started.is_set() and not (self.admission.sessions or self.admission.pending):
+        admission = self.admission
+        if self.drain_started.is_set() and not (
+            admission.sessions or admission.pending or self.file_jobs
+        ):
             self._all_closed.set()
+
+    def start_file_job(self) -> None:
+        """A place for a file transcription; ``ServerBusy`` while draining, ``TooManyJobs``
+        when ``[files] max_jobs`` are running."""
+        if self.drain_started.is_set():
+            self.metrics.refusals.labels("draining").inc()
+            raise ServerBusy(SHUTTING_DOWN)
+        if self.file_jobs >= self.settings.files.max_jobs:
+            self.metrics.refusals.labels("max_jobs").inc()
+            raise TooManyJobs(
+                f"The server is transcribing {self.file_jobs} files, its limit. "
+                "Try again in a moment."
+            )
+        self.file_jobs += 1
+
+    def end_file_job(self) -> None:
+        self.file_jobs -= 1
+        self._check_drained()
 
     async def wait_all_closed(self) -> None:
         await self._all_closed.wait()

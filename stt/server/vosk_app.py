@@ -10,10 +10,8 @@ listener is on loopback.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import trio
@@ -21,12 +19,11 @@ from hypercorn.typing import ASGIFramework
 from quart import Websocket, websocket
 from quart_trio import QuartTrio
 
+from stt.server.auth import Credentials, request_credentials
 from stt.server.connection import Connection
 from stt.server.middleware import AdmitWebSockets, WholeHttpExchanges, place_of
 from stt.server.service import SpeechService
 from stt.vosk_server.session import VoskConfig, VoskSession
-
-Credentials = tuple[str | None, str | None]
 
 
 def is_loopback(host: str) -> bool:
@@ -41,24 +38,6 @@ def is_loopback(host: str) -> bool:
 def auth_required(auth: str, host: str) -> bool:
     """``on``, ``off``, or ``auto``: required unless the listener is on loopback."""
     return auth == "on" or (auth == "auto" and not is_loopback(host))
-
-
-def upgrade_credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> Credentials:
-    """(client id, token) from the upgrade request (header names in lower case); (None, None)
-    when it brings none."""
-    token = query.get("token", "")
-    if token:
-        return query.get("user", "") or None, token
-    scheme, _, value = headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return None, value.strip()
-    if scheme.lower() == "basic":
-        try:
-            user, _, token = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None, None
-        return user or None, token or None
-    return None, None
 
 
 def vosk_rules(service: SpeechService, credentials: Credentials | None) -> VoskSession:
@@ -93,7 +72,7 @@ def vosk_socket(
         current: Websocket = cast(Any, websocket)._get_current_object()
         headers = {name.lower(): value for name, value in current.headers.items()}
         query = current.args.to_dict()
-        credentials = upgrade_credentials(headers, query) if required else None
+        credentials = request_credentials(headers, query) if required else None
         rules = vosk_rules(service, credentials)
         await Connection(current, service, new_session_id(), place_of(current.scope), rules).run()
 

@@ -74,6 +74,10 @@ FORBIDDEN = {
     # One connection carries every protocol's rules: it knows none of them.
     "stt.server.connection": ("stt.sepia", "stt.vosk_server", "stt.wyoming"),
     "stt.actions": ("trio", "stt.server", "stt.sepia", "stt.settings", "stt.catalog"),
+    # Files and OpenAI's rules are sans-IO too: the server's ASGI layer moves the bytes.
+    "stt.files": ("trio", "quart", "hypercorn", "stt.server", "stt.sepia", "stt.settings"),
+    "stt.openai": ("trio", "quart", "hypercorn", "stt.server", "stt.sepia", "stt.settings"),
+    "stt.limits": ("trio", "stt.server", "stt.sepia", "stt.settings", "stt.catalog"),
     "stt.errors": ("stt.",),
     "stt.pcm": ("stt.",),
 }

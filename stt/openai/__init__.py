@@ -1,0 +1,1 @@
+"""OpenAI's audio transcription API as a front door: its requests, responses and errors."""
