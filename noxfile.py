@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s lint typecheck tests``, ``quick``, ``bench``, ``soak``."""
+"""Developer tasks: ``nox -s lint typecheck tests``, ``quick``, ``bench``, ``fairness``, ``soak``."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def bench(session: nox.Session) -> None:
     """Load benchmark: the server against the engines in-process (benchmarks/README.md)."""
     install_with_models(session, "test", "bench")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def fairness(session: nox.Session) -> None:
+    """What a long file upload costs live streams (benchmarks/README.md)."""
+    install_with_models(session, "test", "bench")
+    session.run("python", "-m", "benchmarks.fairness", *session.posargs)
 
 
 @nox.session

@@ -82,6 +82,8 @@ class RecognitionOptions:
     language: str | None = None
     #: Engine-specific welcome keys, untouched (e.g. Coqui's ``hotWords``).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Background work (a file) leaves what an engine keeps warm to live sessions.
+    background: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,6 +282,8 @@ class VoskModel(LoadedModel):
         elif effective["speaker"]:  # a speaker model cannot be taken off again
             recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate)
             recognizer.SetSpkModel(self._speaker)
+        elif options.background:  # the warm one is worth most to a live stream
+            recognizer = vosk.KaldiRecognizer(self._model, options.sample_rate)
         else:
             recognizer, samples_before = self._pool.take(options.sample_rate)
             pool = self._pool

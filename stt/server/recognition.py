@@ -10,11 +10,12 @@ is the backpressure a fast sender feels.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 import trio
@@ -51,11 +52,22 @@ class AudioBudget:
 
 
 class Recognition:
-    """The recognizer life cycle of one session, and the audio it has queued."""
+    """The recognizer life cycle of one session, and the audio it has queued.
 
-    def __init__(self, service: SpeechService, session_id: str) -> None:
+    ``background`` work (a file's transcription) takes an engine slot only when no live
+    stream is waiting for one and another slot stays free: live streams come first.
+    """
+
+    def __init__(
+        self, service: SpeechService, session_id: str, *, background: bool = False
+    ) -> None:
         self._service = service
         self._session_id = session_id
+        self._slot = (
+            functools.partial(idle_slot, service.engine_limiter)
+            if background
+            else functools.partial(_foreground_slot, service.engine_limiter)
+        )
         self._max_buffered_audio_s = service.settings.server.max_buffered_audio_s
         #: Until the welcome says otherwise, audio is taken to be at the default rate.
         self._bytes_per_second = float(BYTES_PER_SAMPLE * DEFAULT_SAMPLE_RATE)
@@ -87,7 +99,7 @@ class Recognition:
         Joining only after the wait means a session that waited for the engine decodes
         everything that arrived meanwhile in one call.
         """
-        async with self._service.engine_limiter:
+        async with self._slot():
             recognizer = await self._ready_recognizer()
             pcm = join_queued(first)
             try:
@@ -104,7 +116,7 @@ class Recognition:
 
     async def finish(self) -> Hypothesis:
         """End of audio: the final for what is not finalised yet."""
-        async with self._service.engine_limiter:
+        async with self._slot():
             recognizer = await self._ready_recognizer()
             return await self._in_thread(recognizer.finish)
 
@@ -140,6 +152,29 @@ class Recognition:
             raise AsrEngineError(f"{type(error).__name__}: {error}") from error
 
 
+@contextlib.asynccontextmanager
+async def _foreground_slot(limiter: trio.CapacityLimiter) -> AsyncIterator[None]:
+    """A live stream's turn: first come, first served."""
+    async with limiter:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def idle_slot(limiter: trio.CapacityLimiter) -> AsyncIterator[None]:
+    """Background work's turn: a slot no live stream is waiting for, with another one left
+    free (on a machine with more than one), so a stream that comes meanwhile finds one."""
+    spare = 1 if limiter.total_tokens > 1 else 0
+    while limiter.statistics().tasks_waiting or limiter.available_tokens <= spare:
+        await trio.sleep(IDLE_SLOT_POLL_S)
+    limiter.acquire_nowait()
+    try:
+        yield
+    finally:
+        limiter.release()
+
+
+#: How often background work looks for an idle engine slot.
+IDLE_SLOT_POLL_S = 0.01
 #: Thread limiter for engine calls made while the task holds an engine slot
 #: (``SpeechService.engine_limiter``, taken before the call's input is put together):
 #: the thread itself must not wait for another one.

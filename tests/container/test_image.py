@@ -10,6 +10,7 @@ import json
 import os
 import re
 
+import httpx
 import pytest
 import trio
 
@@ -23,7 +24,7 @@ from tests.container.podman import (
     podman,
     slowdown,
 )
-from tests.support.audio import KOREAN_SENTENCES, silence, speak
+from tests.support.audio import KOREAN_SENTENCES, encode, silence, speak
 from tests.support.wer import GO_FORWARD, LIBRIVOX, librivox_transcripts, read_wav, word_errors
 
 #: podman's and docker's default: SIGKILL this long after SIGTERM.
@@ -157,6 +158,24 @@ async def test_transcribes_korean_speech(server: Container):
     # Mostly Hangul (the model's vocabulary has some Latin words too).
     hangul = [word for word in words if re.search(r"[\uac00-\ud7a3]", word)]
     assert len(hangul) >= len(words) / 2, words
+
+
+@pytest.mark.needs_model(WHISPER)
+def test_transcribes_an_uploaded_recording_in_openais_api(server: Container):
+    """Opus in OGG, decoded by the image's FFmpeg libraries, to subtitles."""
+    audio = encode(read_wav(LIBRIVOX / f"{DRAIN_CLIP}.wav"), "ogg", "libopus", 48000)
+    answer = httpx.post(
+        f"{server.url}/v1/audio/transcriptions",
+        headers={"Authorization": "Bearer test1234"},
+        data={"model": "whisper-1", "response_format": "srt"},
+        files={"file": ("reading.ogg", audio)},
+        timeout=60 * slowdown(),
+    )
+    assert answer.status_code == 200, answer.text
+    cue_lines = answer.text.splitlines()
+    said = " ".join(line for line in cue_lines if line and "-->" not in line and not line.isdigit())
+    errors, words = word_errors(said, librivox_transcripts()[DRAIN_CLIP])
+    assert errors / words <= 0.15, said
 
 
 @pytest.mark.needs_model(WHISPER)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from stt.client import ServerError, SttClient
+from tests.support.audio import encode
 from tests.support.running import REPO, RunningServer
 from tests.support.wer import GO_FORWARD
 
@@ -110,6 +111,27 @@ async def test_it_transcribes_with_the_default_model(server: RunningServer):
     assert active["model"] == "whisper-tiny-en"
     words = result.final["transcript"].lower().replace(".", "").split()
     assert words[:2] == ["go", "forward"] and words[-1] == "meters"
+
+
+def test_it_takes_files_in_openais_api(server: RunningServer):
+    audio = encode(GO_FORWARD.read_bytes(), "ogg", "libopus", 48000)
+    answer = httpx.post(
+        server.http_url + "/v1/audio/transcriptions",
+        headers={"Authorization": "Bearer test1234"},
+        data={"model": "whisper-1", "response_format": "text"},
+        files={"file": ("go.ogg", audio)},
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.text.lower().replace(".", "").split()[:2] == ["go", "forward"]
+
+
+def test_transcribe_command_writes_subtitles_next_to_the_file(installed: Installed):
+    recording = installed.workdir / "go.flac"
+    recording.write_bytes(encode(GO_FORWARD.read_bytes(), "flac", "flac", 16000))
+    run(installed.program, "transcribe", recording, "--format", "vtt", env=installed.env)
+    subtitles = recording.with_suffix(".vtt").read_text()
+    assert subtitles.startswith("WEBVTT") and "forward" in subtitles.lower()
 
 
 async def test_config_init_gives_the_user_a_file_with_its_own_token(installed: Installed):

@@ -8,20 +8,17 @@ utterances whose times are known.  Subtitles are read back with real parsers (``
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
-import wave
 from collections.abc import Iterator
 
-import av
 import httpx
 import openai
 import pytest
 import srt
 import webvtt
 
-from tests.support.audio import silence
+from tests.support.audio import encode, silence, wav_file
 from tests.support.running import REPO, RunningServer
 from tests.support.wer import LIBRIVOX, librivox_transcripts, normalize, read_wav, wer
 
@@ -61,35 +58,11 @@ class Recording:
         self.text = " ".join(text for _, _, text in self.spans)
 
     def wav(self) -> bytes:
-        out = io.BytesIO()
-        with wave.open(out, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(RATE)
-            wav.writeframes(self.pcm)
-        return out.getvalue()
+        return wav_file(self.pcm)
 
     def reading_of(self, start: float, end: float) -> tuple[float, float, str]:
         """The reading a cue overlaps most."""
         return max(self.spans, key=lambda span: min(end, span[1]) - max(start, span[0]))
-
-
-def encoded(pcm: bytes, container: str, codec: str, rate: int) -> bytes:
-    """``pcm`` encoded by FFmpeg's own encoders (through PyAV), as a user's recorder would."""
-    out = io.BytesIO()
-    with av.open(out, "w", format=container) as file:
-        stream = file.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
-        samples = len(pcm) // 2
-        frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = RATE
-        for resampled in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(resampled):
-                file.mux(packet)
-        for packet in stream.encode(None):
-            file.mux(packet)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +179,7 @@ def test_stream_sends_text_deltas_then_the_whole_text(client, recording):
     ],
 )
 def test_common_containers_and_codecs(client, recording, name, container, codec, rate):
-    audio = encoded(recording.pcm, container, codec, rate)
+    audio = encode(recording.pcm, container, codec, rate)
     result = transcribe(client, audio, name=name)
     assert wer(result.text, recording.text) <= MAX_WER, (name, result.text)
 
@@ -243,7 +216,7 @@ def test_not_audio_is_415(client):
 
 def test_a_truncated_file_is_400_or_what_it_holds(client, recording):
     """A cut MP3 still decodes up to the cut, as FFmpeg does; a broken header is refused."""
-    audio = encoded(recording.pcm, "mp3", "libmp3lame", 44100)
+    audio = encode(recording.pcm, "mp3", "libmp3lame", 44100)
     result = transcribe(client, audio[: len(audio) // 2], name="cut.mp3")
     assert 0 < len(result.text.split()) < len(recording.text.split())
     broken = recording.wav()[:44] + b"\xff" * 10  # a WAV header, then too little to decode

@@ -67,3 +67,29 @@ def wav_header(sample_rate: int = SAMPLE_RATE, data_bytes: int = 0x7FFFFFF0) -> 
         + b"data"
         + struct.pack("<I", data_bytes)
     )
+
+
+def wav_file(pcm: bytes) -> bytes:
+    """16 kHz mono PCM as a whole WAV file."""
+    return wav_header(data_bytes=len(pcm)) + pcm
+
+
+def encode(pcm: bytes, container: str, codec: str, rate: int) -> bytes:
+    """16 kHz mono PCM encoded by FFmpeg's own encoders (through PyAV), as a recorder would."""
+    import io
+
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as file:
+        stream = file.add_stream(codec, rate=rate, layout="mono")
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = SAMPLE_RATE
+        for resampled in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(resampled):
+                file.mux(packet)
+        for packet in stream.encode(None):
+            file.mux(packet)
+    return out.getvalue()
