@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s lint typecheck tests``, ``quick``, ``bench``, ``fairness``, ``soak``."""
+"""Developer tasks: ``nox -s lint typecheck tests``, ``quick``, ``bench``, ``fairness``,
+``soak``."""
 
 from __future__ import annotations
 

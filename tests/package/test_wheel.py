@@ -134,6 +134,16 @@ def test_transcribe_command_writes_subtitles_next_to_the_file(installed: Install
     assert subtitles.startswith("WEBVTT") and "forward" in subtitles.lower()
 
 
+def test_stream_command_prints_the_final(installed: Installed, server: RunningServer):
+    recording = installed.workdir / "go.ogg"
+    recording.write_bytes(encode(GO_FORWARD.read_bytes(), "ogg", "libopus", 48000))
+    done = run(
+        installed.program, "stream", recording, "--url", server.http_url, "--fast",
+        env=installed.env,
+    )  # fmt: skip
+    assert "forward" in done.stdout.lower()
+
+
 async def test_config_init_gives_the_user_a_file_with_its_own_token(installed: Installed):
     made = run(installed.program, "config", "init", env=installed.env, cwd=installed.workdir)
     user_file = installed.home / ".config" / "sepia-stt" / "server.conf"
