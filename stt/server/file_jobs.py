@@ -46,20 +46,29 @@ def plan_file(
 
 
 class FileJob:
-    """A file's transcription: ``run`` it once; the caller holds a place from
-    ``SpeechService.start_file_job``."""
+    """A file's transcription: ``open`` checks the file, ``run`` transcribes it once, ``close``
+    lets the file go; the caller holds a place from ``SpeechService.start_file_job``."""
 
-    def __init__(self, service: SpeechService, plan: SessionPlan, path: Path) -> None:
+    def __init__(self, service: SpeechService, plan: SessionPlan, audio: AudioFile) -> None:
         self._service = service
         self._plan = plan
-        self._path = path
+        self._audio = audio
         self.job_id = f"file-{next(_JOB_NUMBERS)}"
-        self._sample_rate = int(plan.recognition.sample_rate)
+
+    @classmethod
+    async def open(cls, service: SpeechService, plan: SessionPlan, path: Path) -> FileJob:
+        """The file opened for decoding, in a worker thread: a file that is not audio, or
+        too long by what it says, is refused here, before any answer has started."""
+        rate = int(plan.recognition.sample_rate)
+        max_s = service.settings.files.max_audio_s
+        return cls(service, plan, await trio.to_thread.run_sync(AudioFile, path, rate, max_s))
+
+    def close(self) -> None:
+        self._audio.close()
 
     async def run(self, on_segments: SegmentsSink | None = None) -> Transcript:
         """Decode the whole file; ``on_segments`` hears each utterance as it is final."""
-        max_s = self._service.settings.files.max_audio_s
-        audio = await trio.to_thread.run_sync(AudioFile, self._path, self._sample_rate, max_s)
+        audio = self._audio
         recognition = Recognition(self._service, self.job_id, background=True)
         recognition.start(self._plan)
         metrics = self._service.metrics
@@ -68,7 +77,7 @@ class FileJob:
         counted_s = 0.0
         try:
             builder = TranscriptBuilder()
-            chunk_bytes = int(CHUNK_S * self._sample_rate) * BYTES_PER_SAMPLE
+            chunk_bytes = int(CHUNK_S * audio.sample_rate) * BYTES_PER_SAMPLE
             while pcm := await trio.to_thread.run_sync(audio.read, chunk_bytes):
                 await recognition.budget.spend(len(pcm))
                 hypotheses = await recognition.decode(pcm, _as_is)
@@ -89,7 +98,6 @@ class FileJob:
             metrics.file_audio_done.dec(counted_s)
             with trio.CancelScope(shield=True):
                 await recognition.release()
-                await trio.to_thread.run_sync(audio.close)
 
 
 def _as_is(pcm: bytes) -> bytes:

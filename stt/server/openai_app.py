@@ -134,7 +134,7 @@ class _Exchange:
             request = parse_fields(upload.fields)
             plan = plan_file(self._service, request.model, request.language, request.prompt)
             assert upload.path is not None
-            job = FileJob(self._service, plan, upload.path)
+            job = await FileJob.open(self._service, plan, upload.path)
             log.info(
                 "%s from %s: %r (%d bytes), %s, %s",
                 job.job_id,
@@ -144,7 +144,10 @@ class _Exchange:
                 plan.model.spec.name,
                 request.response_format + (" streamed" if request.stream else ""),
             )
-            transcript = await self._until_client_leaves(job, request)
+            try:
+                transcript = await self._until_client_leaves(job, request)
+            finally:
+                job.close()
         self._service.metrics.file_jobs_finished.labels("completed").inc()
         log.info("%s: %.1f s of audio transcribed", job.job_id, transcript.duration_s)
         if not request.stream:

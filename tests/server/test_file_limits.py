@@ -138,10 +138,18 @@ def test_an_upload_without_a_length_is_stopped_at_the_limit(files_server):
     assert counter(files_server, "sepia_stt_file_jobs_finished_total", outcome="FileTooLarge")
 
 
-def test_audio_longer_than_the_limit_is_413(files_server):
-    answer = post(files_server, flac(MAX_AUDIO_S + 10))
+@pytest.mark.parametrize("stream", ["false", "true"])
+def test_audio_longer_than_the_limit_is_413(files_server, stream):
+    """Checked before any answer starts, so a streamed request gets the status too."""
+    answer = post(files_server, flac(MAX_AUDIO_S + 10), stream=stream)
     assert answer.status_code == 413
     assert f"limit of {MAX_AUDIO_S} s" in answer.json()["error"]["message"]
+
+
+def test_a_streamed_request_for_a_file_that_is_not_audio_is_415(files_server):
+    answer = post(files_server, b"plain text, not audio\n" * 100, stream="true")
+    assert answer.status_code == 415
+    assert answer.headers["content-type"].startswith("application/json")
 
 
 async def test_a_job_beyond_max_jobs_is_429_and_a_leaving_client_stops_its_job(files_server):
