@@ -44,6 +44,8 @@ packages=()
 command -v podman >/dev/null || packages+=(podman)
 command -v runc >/dev/null || packages+=(runc)
 command -v debootstrap >/dev/null || packages+=(debootstrap)
+# podman kube play (nox -s fleet) builds its pause image around catatonit.
+[ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || packages+=(catatonit)
 if [ ${#foreign[@]} -gt 0 ]; then
   command -v update-binfmts >/dev/null || packages+=(binfmt-support)
   for arch in "${foreign[@]}"; do
