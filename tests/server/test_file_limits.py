@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import wave
 from collections.abc import Iterator
 
@@ -233,3 +234,33 @@ def test_part_headers_that_never_end_are_refused(files_server):
     )
     assert answer.status_code == 400
     assert "never ends" in answer.json()["error"]["message"]
+
+
+async def test_a_drain_lets_a_running_job_finish_and_refuses_new_ones_with_503(tmp_path):
+    settings = write_settings(tmp_path, drain_grace_s=30, extra=FILES)
+    server = RunningServer(settings)
+    answers: list[httpx.Response] = []
+    http = httpx.AsyncClient(base_url=server.http_url, headers=AUTH, timeout=60)
+    try:
+        async with http, trio.open_nursery() as nursery:
+
+            async def job() -> None:
+                files = {"file": ("a.wav", wav(4))}
+                answers.append(await http.post(URL, data={"model": "slow"}, files=files))
+
+            nursery.start_soon(job)
+            with trio.fail_after(5):
+                while await gauge(server, "sepia_stt_file_jobs_running") < 1:
+                    await trio.sleep(0.05)
+            server.process.send_signal(signal.SIGTERM)
+            await trio.sleep(0.5)
+            refused = await http.post(URL, data={"model": "test-engine"}, files={"file": wav(1)})
+            assert refused.status_code == 503
+            assert refused.json()["error"]["type"] == "server_error"
+        assert answers[0].status_code == 200, answers[0].text
+        with trio.fail_after(10):  # it stops once the job is done, not at the end of the grace
+            while server.process.poll() is None:
+                await trio.sleep(0.05)
+        assert server.process.returncode == 0
+    finally:
+        server.stop()
