@@ -15,12 +15,10 @@ upload, and how fast the upload went meanwhile.  Writes ``results/fairness-<engi
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
 import tempfile
-import wave
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,27 +26,18 @@ from typing import Any
 import httpx
 import trio
 
-from benchmarks.audio import SAMPLE_RATE, seconds, speech_for
+from benchmarks.audio import seconds, speech_for
 from benchmarks.ceiling import recognition_options, reference_run
 from benchmarks.loadgen import LoadResult, run_load
 from benchmarks.models import MODELS, load_in_process, write_settings
 from benchmarks.resources import CpuMeter
 from benchmarks.run import machine_info
 from benchmarks.stats import summary
+from tests.support.audio import wav_file
 from tests.support.running import RunningServer, gauge
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "test1234"
-
-
-def wav(pcm: bytes) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(SAMPLE_RATE)
-        file.writeframes(pcm)
-    return out.getvalue()
 
 
 async def with_upload(url: str, recording: bytes, streams: Any) -> tuple[LoadResult, dict]:
@@ -107,7 +96,7 @@ async def bench(engine: str, streams: int, upload_s: float, rounds: int) -> dict
     _, loaded = load_in_process(settings)
     reference = reference_run(loaded, speech, recognition_options(model.language))
     positions = reference.final_positions_s
-    recording = wav(speech * max(1, round(upload_s / seconds(speech))))
+    recording = wav_file(speech * max(1, round(upload_s / seconds(speech))))
     options = {"model": model.name}
     load_options: dict[str, Any] = {
         "sessions": streams, "pace": 1.0, "options": options, "probe_acks": False,

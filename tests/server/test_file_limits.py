@@ -6,17 +6,15 @@ resampling); the slow engine decodes at realtime, so a job lasts as long as its 
 
 from __future__ import annotations
 
-import io
 import re
 import signal
-import wave
 from collections.abc import Iterator
 
-import av
 import httpx
 import pytest
 import trio
 
+from tests.support.audio import encode, silence, wav_file
 from tests.support.running import RunningServer, gauge, write_settings
 
 TOKEN = "test1234"
@@ -46,26 +44,12 @@ def files_server(tmp_path_factory) -> Iterator[RunningServer]:
 
 
 def wav(seconds: float, rate: int = 16000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(rate)
-        file.writeframes(b"\0\0" * int(seconds * rate))
-    return out.getvalue()
+    return wav_file(b"\0\0" * int(seconds * rate), rate)
 
 
 def flac(seconds: float) -> bytes:
     """Silence as FLAC: a long recording in a small file."""
-    out = io.BytesIO()
-    with av.open(out, "w", format="flac") as file:
-        stream = file.add_stream("flac", rate=16000, layout="mono")
-        frame = av.AudioFrame(format="s16", layout="mono", samples=int(seconds * 16000))
-        frame.planes[0].update(b"\0\0" * int(seconds * 16000))
-        frame.sample_rate = 16000
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            file.mux(packet)
-    return out.getvalue()
+    return encode(silence(seconds), "flac", "flac", 16000)
 
 
 def post(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import srt
 
-from tests.support.audio import silence
+from tests.support.audio import silence, wav_file
 from tests.support.running import REPO
 from tests.support.wer import LIBRIVOX, librivox_transcripts, read_wav, wer
 
@@ -36,11 +36,8 @@ def recordings(tmp_path_factory) -> dict[Path, str]:
     made = {}
     for clip in CLIPS:
         path = folder / f"{clip}.wav"
-        with wave.open(str(path), "wb") as file:
-            file.setnchannels(1)
-            file.setsampwidth(2)
-            file.setframerate(16000)
-            file.writeframes(silence(0.5) + read_wav(LIBRIVOX / f"{clip}.wav") + silence(0.5))
+        speech = silence(0.5) + read_wav(LIBRIVOX / f"{clip}.wav") + silence(0.5)
+        path.write_bytes(wav_file(speech))
         made[path] = transcripts[clip]
     return made
 

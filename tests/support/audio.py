@@ -69,9 +69,9 @@ def wav_header(sample_rate: int = SAMPLE_RATE, data_bytes: int = 0x7FFFFFF0) -> 
     )
 
 
-def wav_file(pcm: bytes) -> bytes:
-    """16 kHz mono PCM as a whole WAV file."""
-    return wav_header(data_bytes=len(pcm)) + pcm
+def wav_file(pcm: bytes, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Mono 16-bit PCM as a whole WAV file."""
+    return wav_header(sample_rate, data_bytes=len(pcm)) + pcm
 
 
 def encode(pcm: bytes, container: str, codec: str, rate: int) -> bytes:
